@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// RecordType identifies a journal record. The numeric values are part of the
+// on-disk format (pinned by persistence's golden file): never renumber.
+type RecordType uint8
+
+// Journal record types. Every state change of an event is one of these.
+const (
+	RecordEventCreated   RecordType = 1 // Definition: the event as created (JSON EventDefinition)
+	RecordSeatsHeld      RecordType = 2 // a reservation holds Seats until ExpiresAtUnixMilli
+	RecordHoldReleased   RecordType = 3 // a held or paying reservation released for Reason
+	RecordPaymentStarted RecordType = 4 // reservation → paying; expiry frozen to ExpiresAtUnixMilli (grace deadline)
+	RecordSeatsBooked    RecordType = 5 // paying reservation → booked as BookingID
+	RecordPaymentFailed  RecordType = 6 // paying reservation → back to held until its original expiry
+	RecordSeatsBlocked   RecordType = 7 // operator withholds Seats
+	RecordSeatsUnblocked RecordType = 8 // operator returns Seats to sale
+	recordTypeMax                   = RecordSeatsUnblocked
+)
+
+var recordTypeNames = [...]string{
+	RecordEventCreated:   "EventCreated",
+	RecordSeatsHeld:      "SeatsHeld",
+	RecordHoldReleased:   "HoldReleased",
+	RecordPaymentStarted: "PaymentStarted",
+	RecordSeatsBooked:    "SeatsBooked",
+	RecordPaymentFailed:  "PaymentFailed",
+	RecordSeatsBlocked:   "SeatsBlocked",
+	RecordSeatsUnblocked: "SeatsUnblocked",
+}
+
+func (t RecordType) String() string {
+	if t >= 1 && t <= recordTypeMax {
+		return recordTypeNames[t]
+	}
+	return fmt.Sprintf("RecordType(%d)", uint8(t))
+}
+
+// Valid reports whether t is a known record type.
+func (t RecordType) Valid() bool { return t >= 1 && t <= recordTypeMax }
+
+// ReleaseReason says why a reservation was released.
+type ReleaseReason uint8
+
+// Release reasons; numeric values are on disk.
+const (
+	ReasonNone          ReleaseReason = 0
+	ReasonExpired       ReleaseReason = 1
+	ReasonCancelled     ReleaseReason = 2
+	ReasonPaymentFailed ReleaseReason = 3
+)
+
+func (r ReleaseReason) String() string {
+	switch r {
+	case ReasonExpired:
+		return "expired"
+	case ReasonCancelled:
+		return "cancelled"
+	case ReasonPaymentFailed:
+		return "payment_failed"
+	}
+	return ""
+}
+
+// Record is one journal record: the output of an accepted engine command and
+// the only input of Apply. Fields not used by a Type are zero.
+//
+// Seats are indexes into the event's plan (Plan.Seats), stable for the life
+// of the event. Times are Unix milliseconds (UTC).
+type Record struct {
+	Seq                uint64 // position in the event's journal, contiguous from 1
+	Type               RecordType
+	AtUnixMilli        int64 // when the decision was made
+	ReservationID      string
+	CustomerID         string
+	Seats              []int32
+	ExpiresAtUnixMilli int64 // SeatsHeld: hold expiry; PaymentStarted: end of the payment grace period
+	Reason             ReleaseReason
+	BookingID          string
+	Attempt            uint32 // payment attempt number, from 1
+	Definition         []byte // EventCreated only: the JSON EventDefinition
+}
+
+// Bounds checked by DecodePayload, so that a corrupt length can never make the
+// decoder allocate without limit.
+const (
+	recordStringBytesMax     = 1 << 10
+	recordSeatsMax           = 1 << 16
+	recordDefinitionBytesMax = 64 << 20
+)
+
+// AppendPayload appends the binary payload of r (everything but Seq and Type,
+// which the journal frames itself) to dst and returns the extended slice.
+//
+// Layout, in order: varint AtUnixMilli, string ReservationID, string
+// CustomerID, uvarint len(Seats) then uvarint each seat, varint
+// ExpiresAtUnixMilli, byte Reason, string BookingID, uvarint Attempt, bytes
+// Definition. A string or bytes field is a uvarint length then the bytes.
+func (r *Record) AppendPayload(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, r.AtUnixMilli)
+	dst = appendString(dst, r.ReservationID)
+	dst = appendString(dst, r.CustomerID)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Seats)))
+	for _, s := range r.Seats {
+		dst = binary.AppendUvarint(dst, uint64(uint32(s)))
+	}
+	dst = binary.AppendVarint(dst, r.ExpiresAtUnixMilli)
+	dst = append(dst, byte(r.Reason))
+	dst = appendString(dst, r.BookingID)
+	dst = binary.AppendUvarint(dst, uint64(r.Attempt))
+	dst = binary.AppendUvarint(dst, uint64(len(r.Definition)))
+	dst = append(dst, r.Definition...)
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// DecodePayload decodes a payload written by AppendPayload into a Record with
+// the given seq and type. It returns an *Error with CodeCorruptRecord for an
+// unknown type, a truncated or over-long payload, or a field past its bound;
+// it never panics on any input.
+func DecodePayload(seq uint64, typ RecordType, payload []byte) (Record, error) {
+	r := Record{Seq: seq, Type: typ}
+	if !typ.Valid() {
+		return r, Errorf(CodeCorruptRecord, "unknown record type %d", uint8(typ))
+	}
+	d := decoder{b: payload}
+	r.AtUnixMilli = d.varint()
+	r.ReservationID = d.str()
+	r.CustomerID = d.str()
+	n := d.uvarint()
+	if n > recordSeatsMax || n > uint64(len(d.b)) {
+		return r, Errorf(CodeCorruptRecord, "seat count %d out of bounds", n)
+	}
+	if n > 0 {
+		r.Seats = make([]int32, n)
+		for i := range r.Seats {
+			v := d.uvarint()
+			if v > 1<<31-1 {
+				d.fail("seat index out of bounds")
+			}
+			r.Seats[i] = int32(v)
+		}
+	}
+	r.ExpiresAtUnixMilli = d.varint()
+	r.Reason = ReleaseReason(d.byte())
+	r.BookingID = d.str()
+	att := d.uvarint()
+	if att > 1<<32-1 {
+		d.fail("attempt out of bounds")
+	}
+	r.Attempt = uint32(att)
+	dl := d.uvarint()
+	if dl > recordDefinitionBytesMax || dl > uint64(len(d.b)) {
+		d.fail("definition length out of bounds")
+	} else if dl > 0 {
+		r.Definition = append([]byte(nil), d.b[:dl]...)
+		d.b = d.b[dl:]
+	}
+	if d.err == "" && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != "" {
+		return r, Errorf(CodeCorruptRecord, "record %d (%s): %s", seq, typ, d.err)
+	}
+	return r, nil
+}
+
+// decoder reads varint fields; the first failure sticks and later reads
+// return zero values.
+type decoder struct {
+	b   []byte
+	err string
+}
+
+func (d *decoder) fail(msg string) {
+	if d.err == "" {
+		d.err = msg
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("truncated uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("truncated varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated byte")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > recordStringBytesMax || n > uint64(len(d.b)) {
+		d.fail("string length out of bounds")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
