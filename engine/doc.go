@@ -1,0 +1,30 @@
+// Package engine is the seat inventory of one event as a pure, deterministic
+// state machine, in the manner of etcd's raft: it decides, the caller does
+// all I/O.
+//
+// The contract its caller (the event actor) relies on:
+//
+//  1. Every command (Hold, Cancel, BeginPayment, ConfirmPayment,
+//     FailPayment, Block, Unblock, Tick) takes the current time from the
+//     caller. The engine never reads a clock, draws random numbers, logs,
+//     starts goroutines or does I/O; it imports only the standard library.
+//  2. A command first expires every live reservation whose expiresAt is at
+//     or before now (so an expired hold is expired the moment any command
+//     touches the event, timer or not), then decides. It returns the
+//     records it produced — already applied to the in-memory state — and an
+//     error. The records must be persisted even when the error is non-nil
+//     (they are the expiries found due). A rejected command adds no record
+//     of its own and changes nothing else.
+//  3. Records carry contiguous sequence numbers (Seq) from 1, the
+//     EventCreated record. Apply replays a record through the same
+//     transitions; replaying the journal rebuilds the state exactly, which
+//     MarshalSnapshot makes checkable byte for byte.
+//  4. Persist, then publish, then reply: the caller must not announce a
+//     record (reply to a caller, publish a SeatChange) before it is durable.
+//  5. Errors are *Error values with a stable Code (API.md's problem codes);
+//     the web layer maps codes to HTTP statuses in one table.
+//
+// Venue plans are imported from the pretix seating-plan JSON format
+// (ParsePlan). Seats are addressed inside the engine and its records by
+// their index in the plan; the API speaks seat_guid.
+package engine

@@ -1,0 +1,810 @@
+package engine
+
+import (
+	"cmp"
+	"container/heap"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Event is the seat inventory of one event: a pure, deterministic state
+// machine. Commands take the current time from the caller, decide against the
+// in-memory state, apply their own records and return them; Apply replays a
+// record. The same state, command and now always give the same records.
+//
+// An Event is not safe for concurrent use: its owner (the event actor)
+// serialises every call.
+type Event struct {
+	def        EventDefinition // SeatingPlan is dropped after parsing
+	plan       *Plan
+	categories []Category
+	seq        uint64
+
+	status []SeatStatus
+	holder []*reservation // per seat: the live or booked reservation holding it
+
+	reservations map[string]*reservation
+	customers    map[string]*customer
+	expiries     expiryHeap
+	released     []*reservation // released reservations still retained, oldest first
+	bookings     map[string]*reservation
+	counts       Counts
+}
+
+type reservation struct {
+	id         string
+	customer   string
+	seats      []int32
+	status     ReservationStatus
+	createdSeq uint64 // seq of its SeatsHeld record: a total creation order
+	createdAt  int64  // Unix ms
+	expiresAt  int64  // Unix ms; while paying, the end of the grace period
+	heldUntil  int64  // Unix ms; the hold's own expiry, restored if a payment fails
+	attempts   uint32
+	bookingID  string
+	bookedAt   int64
+	reason     ReleaseReason
+	totalCents int64
+	heapIndex  int // index in expiries while live
+}
+
+type customer struct {
+	seats        int            // seats held, paying or booked
+	reservations []*reservation // retained reservations, creation order
+}
+
+// ReleasedRetainMax bounds how many released reservations an event keeps
+// readable (GET returns them with their releaseReason); older ones are
+// forgotten, oldest release first.
+const ReleasedRetainMax = 100_000
+
+// HoldRequest asks for an all-or-nothing hold of explicit seats.
+type HoldRequest struct {
+	ReservationID string   // chosen by the caller, unique per event
+	CustomerID    string   // the customer who will own the hold
+	SeatIDs       []string // seat_guid values, no duplicates, 1..MaxSeatsPerCustomer
+}
+
+// CreateEvent validates def (including its pretix seating plan) and returns
+// the new event with its EventCreated record (Seq 1). Errors are *Error with
+// code invalid_request or invalid_plan naming the offending field or seat.
+func CreateEvent(def EventDefinition, now time.Time) (*Event, []Record, error) {
+	if err := validateDefinition(&def); err != nil {
+		return nil, nil, err
+	}
+	blob, err := json.Marshal(def)
+	if err != nil {
+		return nil, nil, Errorf(CodeInvalidRequest, "event definition: %v", err)
+	}
+	rec := Record{Seq: 1, Type: RecordEventCreated, AtUnixMilli: now.UnixMilli(), Definition: blob}
+	e, err := NewEvent(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, []Record{rec}, nil
+}
+
+// NewEvent rebuilds an event from its EventCreated record (the first record
+// of its journal), at Seq 1.
+func NewEvent(created Record) (*Event, error) {
+	if created.Type != RecordEventCreated || created.Seq != 1 {
+		return nil, Errorf(CodeCorruptRecord, "first record is %s at seq %d, want EventCreated at seq 1", created.Type, created.Seq)
+	}
+	var def EventDefinition
+	if err := json.Unmarshal(created.Definition, &def); err != nil {
+		return nil, Errorf(CodeCorruptRecord, "event definition: %v", err)
+	}
+	plan, err := ParsePlan(def.SeatingPlan)
+	if err != nil {
+		return nil, err
+	}
+	def.SeatingPlan = nil
+	e := &Event{
+		def:          def,
+		plan:         plan,
+		seq:          1,
+		status:       make([]SeatStatus, len(plan.Seats)),
+		holder:       make([]*reservation, len(plan.Seats)),
+		reservations: make(map[string]*reservation),
+		customers:    make(map[string]*customer),
+		bookings:     make(map[string]*reservation),
+		counts:       Counts{Available: len(plan.Seats)},
+	}
+	for _, c := range plan.Categories {
+		e.categories = append(e.categories, Category{Name: c.Name, Color: c.Color, PriceCents: def.Prices[c.Name]})
+	}
+	return e, nil
+}
+
+func validID(s string, maxBytes int) bool {
+	if s == "" || len(s) > maxBytes {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-].
+func ValidEventID(id string) bool { return validID(id, eventIDBytesMax) }
+
+func validateDefinition(d *EventDefinition) error {
+	bad := func(format string, args ...any) error { return Errorf(CodeInvalidRequest, format, args...) }
+	switch {
+	case !ValidEventID(d.ID):
+		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-'", eventIDBytesMax)
+	case strings.TrimSpace(d.Name) == "" || len(d.Name) > eventNameBytesMax:
+		return bad("name must be 1–%d bytes", eventNameBytesMax)
+	case d.StartsAt.IsZero():
+		return bad("startsAt is required")
+	case d.OnSaleAt.IsZero():
+		return bad("onSaleAt is required")
+	case !d.SalesEndAt.IsZero() && !d.SalesEndAt.After(d.OnSaleAt):
+		return bad("salesEndAt must be after onSaleAt")
+	case d.HoldTTLSeconds < 1 || d.HoldTTLSeconds > HoldTTLSecondsMax:
+		return bad("holdTtlSeconds must be 1–%d", HoldTTLSecondsMax)
+	case d.MaxSeatsPerCustomer < 1 || d.MaxSeatsPerCustomer > MaxSeatsPerCustomerMax:
+		return bad("maxSeatsPerCustomer must be 1–%d", MaxSeatsPerCustomerMax)
+	case d.MaxHoldSeconds != 0 && (d.MaxHoldSeconds < d.HoldTTLSeconds || d.MaxHoldSeconds > 10*HoldTTLSecondsMax):
+		return bad("maxHoldSeconds must be at least holdTtlSeconds")
+	case d.PaymentGraceSeconds < 0 || d.PaymentGraceSeconds > HoldTTLSecondsMax:
+		return bad("paymentGraceSeconds must be 0–%d", HoldTTLSecondsMax)
+	case len(d.Currency) != 3 || strings.ToUpper(d.Currency) != d.Currency || strings.ContainsFunc(d.Currency, func(r rune) bool { return r < 'A' || r > 'Z' }):
+		return bad("currency must be an ISO 4217 code such as EUR")
+	case len(d.SeatingPlan) == 0:
+		return Errorf(CodeInvalidPlan, "seatingPlan is required")
+	}
+	d.StartsAt, d.OnSaleAt, d.SalesEndAt = d.StartsAt.UTC(), d.OnSaleAt.UTC(), d.SalesEndAt.UTC()
+	plan, err := ParsePlan(d.SeatingPlan)
+	if err != nil {
+		return err
+	}
+	used := make(map[int16]bool)
+	for _, s := range plan.Seats {
+		used[s.Category] = true
+	}
+	for name, price := range d.Prices {
+		if slices.IndexFunc(plan.Categories, func(c PlanCategory) bool { return c.Name == name }) < 0 {
+			return bad("prices: category %q is not in the seating plan", name)
+		}
+		if price < 0 {
+			return bad("prices: %q must not be negative", name)
+		}
+	}
+	for i, c := range plan.Categories {
+		if _, ok := d.Prices[c.Name]; !ok && used[int16(i)] {
+			return bad("prices: no price for category %q", c.Name)
+		}
+	}
+	return nil
+}
+
+// ID is the event id.
+func (e *Event) ID() string { return e.def.ID }
+
+// Plan is the event's venue plan (immutable, shareable).
+func (e *Event) Plan() *Plan { return e.plan }
+
+// Seq is the sequence number of the last record applied.
+func (e *Event) Seq() uint64 { return e.seq }
+
+// Definition returns the event definition without its seating plan.
+func (e *Event) Definition() EventDefinition { return e.def }
+
+// Statuses returns a copy of every seat's status, indexed like Plan.Seats.
+func (e *Event) Statuses() []SeatStatus { return slices.Clone(e.status) }
+
+// Counts returns the number of seats in each status.
+func (e *Event) Counts() Counts { return e.counts }
+
+func (e *Event) salesEnd() time.Time {
+	if !e.def.SalesEndAt.IsZero() {
+		return e.def.SalesEndAt
+	}
+	return e.def.StartsAt
+}
+
+// Info returns the event's read model.
+func (e *Event) Info() EventInfo {
+	return EventInfo{
+		ID: e.def.ID, Name: e.def.Name, Venue: e.plan.Name,
+		StartsAt: e.def.StartsAt, OnSaleAt: e.def.OnSaleAt, SalesEndAt: e.salesEnd(),
+		HoldTTLSeconds: e.def.HoldTTLSeconds, MaxSeatsPerCustomer: e.def.MaxSeatsPerCustomer,
+		MaxHoldSeconds: e.maxHoldSeconds(), PaymentGraceSeconds: e.paymentGraceSeconds(),
+		Currency: e.def.Currency, Categories: slices.Clone(e.categories),
+		Capacity: len(e.plan.Seats), Counts: e.counts, Version: e.seq,
+	}
+}
+
+func (e *Event) maxHoldSeconds() int {
+	if e.def.MaxHoldSeconds > 0 {
+		return e.def.MaxHoldSeconds
+	}
+	return 3 * e.def.HoldTTLSeconds
+}
+
+func (e *Event) paymentGraceSeconds() int {
+	if e.def.PaymentGraceSeconds > 0 {
+		return e.def.PaymentGraceSeconds
+	}
+	return DefaultPaymentGraceSeconds
+}
+
+// emit gives rec the next sequence number, applies it and appends it to out.
+// The engine's own decisions must always apply: failure is a programming
+// error, so it panics.
+func (e *Event) emit(out []Record, rec Record) []Record {
+	rec.Seq = e.seq + 1
+	if err := e.Apply(rec); err != nil {
+		panic(fmt.Sprintf("engine: own record does not apply: %v", err))
+	}
+	return append(out, rec)
+}
+
+// expireDue releases every live reservation whose expiry is at or before now.
+func (e *Event) expireDue(out []Record, now int64) []Record {
+	for len(e.expiries) > 0 && e.expiries[0].expiresAt <= now {
+		r := e.expiries[0]
+		out = e.emit(out, Record{
+			Type: RecordHoldReleased, AtUnixMilli: now, ReservationID: r.id,
+			CustomerID: r.customer, Seats: r.seats, Reason: ReasonExpired,
+		})
+	}
+	return out
+}
+
+// Tick expires every reservation whose expiry is at or before now and
+// returns the HoldReleased records (nil when nothing was due).
+func (e *Event) Tick(now time.Time) []Record {
+	return e.expireDue(nil, now.UnixMilli())
+}
+
+// NextExpiry returns the earliest expiry of a live reservation.
+func (e *Event) NextExpiry() (time.Time, bool) {
+	if len(e.expiries) == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(e.expiries[0].expiresAt).UTC(), true
+}
+
+// Hold reserves every seat of req for req.CustomerID, or none.
+//
+// Records returned with a nil error end with one SeatsHeld. Whatever the
+// error, the returned records (expiries found due at now) were applied and
+// must be journaled. Errors, in API.md precedence: invalid_request (bad ids,
+// empty, duplicates, more than MaxSeatsPerCustomer), sales_not_open,
+// sales_closed, seat_not_found (Seats: the unknown ids), limit_exceeded,
+// seat_unavailable (Seats: the ids not available now).
+func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, error) {
+	switch {
+	case !validID(req.ReservationID, reservationIDBytesMax):
+		return nil, Errorf(CodeInvalidRequest, "reservation id is invalid")
+	case req.CustomerID == "" || len(req.CustomerID) > customerIDBytesMax:
+		return nil, Errorf(CodeInvalidRequest, "customer id is invalid")
+	case len(req.SeatIDs) == 0:
+		return nil, Errorf(CodeInvalidRequest, "seatIds must not be empty")
+	case len(req.SeatIDs) > e.def.MaxSeatsPerCustomer:
+		return nil, Errorf(CodeInvalidRequest, "at most %d seats per request", e.def.MaxSeatsPerCustomer)
+	}
+	if _, dup := e.reservations[req.ReservationID]; dup {
+		return nil, Errorf(CodeInvalidRequest, "reservation id %q is already used", req.ReservationID)
+	}
+	seen := make(map[string]struct{}, len(req.SeatIDs))
+	for _, id := range req.SeatIDs {
+		if _, dup := seen[id]; dup {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
+		}
+		seen[id] = struct{}{}
+	}
+	nowMs := now.UnixMilli()
+	if now.Before(e.def.OnSaleAt) {
+		return nil, Errorf(CodeSalesNotOpen, "sales open at %s", e.def.OnSaleAt.Format(time.RFC3339))
+	}
+	if !now.Before(e.salesEnd()) {
+		return nil, Errorf(CodeSalesClosed, "sales closed at %s", e.salesEnd().Format(time.RFC3339))
+	}
+	seats := make([]int32, 0, len(req.SeatIDs))
+	var unknown []string
+	for _, id := range req.SeatIDs {
+		i, ok := e.plan.index[id]
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		seats = append(seats, i)
+	}
+	if len(unknown) > 0 {
+		return nil, &Error{Code: CodeSeatNotFound, Message: "no such seat in this event", Seats: unknown}
+	}
+	out := e.expireDue(nil, nowMs)
+	if c := e.customers[req.CustomerID]; c != nil && c.seats+len(seats) > e.def.MaxSeatsPerCustomer {
+		return out, Errorf(CodeLimitExceeded, "%d seats held or booked, at most %d per customer", c.seats, e.def.MaxSeatsPerCustomer)
+	}
+	var taken []string
+	for _, s := range seats {
+		if e.status[s] != SeatAvailable {
+			taken = append(taken, e.plan.Seats[s].ID)
+		}
+	}
+	if len(taken) > 0 {
+		return out, &Error{Code: CodeSeatUnavailable, Message: "seats are not available", Seats: taken}
+	}
+	out = e.emit(out, Record{
+		Type: RecordSeatsHeld, AtUnixMilli: nowMs, ReservationID: req.ReservationID,
+		CustomerID: req.CustomerID, Seats: seats,
+		ExpiresAtUnixMilli: nowMs + int64(e.def.HoldTTLSeconds)*1000,
+	})
+	return out, nil
+}
+
+// owned returns the reservation if it exists and belongs to customerID;
+// existence is not revealed to anyone else.
+func (e *Event) owned(customerID, id string) (*reservation, error) {
+	r := e.reservations[id]
+	if r == nil || r.customer != customerID {
+		return nil, Errorf(CodeReservationNotFound, "no reservation %q", id)
+	}
+	return r, nil
+}
+
+// Cancel releases a held reservation of customerID. Cancelling a released
+// reservation changes nothing and is not an error. Errors:
+// reservation_not_found, already_booked, payment_in_progress.
+func (e *Event) Cancel(now time.Time, customerID, reservationID string) ([]Record, error) {
+	out := e.expireDue(nil, now.UnixMilli())
+	r, err := e.owned(customerID, reservationID)
+	if err != nil {
+		return out, err
+	}
+	switch r.status {
+	case StatusBooked:
+		return out, Errorf(CodeAlreadyBooked, "reservation %q is booked", r.id)
+	case StatusPaying:
+		return out, Errorf(CodePaymentInProgress, "a payment for reservation %q is in progress", r.id)
+	case StatusReleased:
+		return out, nil
+	}
+	return e.emit(out, Record{
+		Type: RecordHoldReleased, AtUnixMilli: now.UnixMilli(), ReservationID: r.id,
+		CustomerID: r.customer, Seats: r.seats, Reason: ReasonCancelled,
+	}), nil
+}
+
+// BeginPayment moves a held reservation to paying, freezing its expiry until
+// the end of the payment grace period, and returns the new attempt number.
+// A reservation already booked returns attempt 0, no records and no error
+// (paying again is idempotent). Errors: reservation_not_found,
+// reservation_expired, reservation_released, payment_in_progress.
+func (e *Event) BeginPayment(now time.Time, customerID, reservationID string) ([]Record, uint32, error) {
+	nowMs := now.UnixMilli()
+	out := e.expireDue(nil, nowMs)
+	r, err := e.owned(customerID, reservationID)
+	if err != nil {
+		return out, 0, err
+	}
+	switch r.status {
+	case StatusBooked:
+		return out, 0, nil
+	case StatusPaying:
+		return out, 0, Errorf(CodePaymentInProgress, "a payment for reservation %q is in progress", r.id)
+	case StatusReleased:
+		if r.reason == ReasonExpired {
+			return out, 0, Errorf(CodeReservationExpired, "reservation %q expired", r.id)
+		}
+		return out, 0, Errorf(CodeReservationReleased, "reservation %q was released (%s)", r.id, r.reason)
+	}
+	attempt := r.attempts + 1
+	out = e.emit(out, Record{
+		Type: RecordPaymentStarted, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
+		Attempt: attempt, ExpiresAtUnixMilli: nowMs + int64(e.paymentGraceSeconds())*1000,
+	})
+	return out, attempt, nil
+}
+
+// ConfirmPayment books a paying reservation whose current attempt is
+// attempt. Confirming the attempt that already booked it changes nothing.
+// Errors: reservation_not_found, reservation_expired or reservation_released
+// (the seats are gone: the caller must refund), not_paying (another attempt
+// is current, or no payment was started).
+func (e *Event) ConfirmPayment(now time.Time, reservationID string, attempt uint32, bookingID string) ([]Record, error) {
+	nowMs := now.UnixMilli()
+	out := e.expireDue(nil, nowMs)
+	r := e.reservations[reservationID]
+	switch {
+	case r == nil:
+		return out, Errorf(CodeReservationNotFound, "no reservation %q", reservationID)
+	case r.status == StatusBooked && r.attempts == attempt:
+		return out, nil
+	case r.status == StatusReleased && r.reason == ReasonExpired:
+		return out, Errorf(CodeReservationExpired, "reservation %q expired", r.id)
+	case r.status == StatusReleased:
+		return out, Errorf(CodeReservationReleased, "reservation %q was released (%s)", r.id, r.reason)
+	case r.status != StatusPaying || r.attempts != attempt:
+		return out, Errorf(CodeNotPaying, "reservation %q has no payment attempt %d in progress", r.id, attempt)
+	case !validID(bookingID, reservationIDBytesMax):
+		return out, Errorf(CodeInvalidRequest, "booking id is invalid")
+	}
+	if _, dup := e.bookings[bookingID]; dup {
+		return out, Errorf(CodeInvalidRequest, "booking id %q is already used", bookingID)
+	}
+	return e.emit(out, Record{
+		Type: RecordSeatsBooked, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
+		Seats: r.seats, Attempt: attempt, BookingID: bookingID,
+	}), nil
+}
+
+// FailPayment ends payment attempt attempt of a paying reservation: it goes
+// back to held until its original expiry, or is released with reason
+// payment_failed when that has passed. A failure for an attempt that is not
+// the current one, or for a reservation no longer paying, changes nothing.
+func (e *Event) FailPayment(now time.Time, reservationID string, attempt uint32) ([]Record, error) {
+	nowMs := now.UnixMilli()
+	out := e.expireDue(nil, nowMs)
+	r := e.reservations[reservationID]
+	if r == nil {
+		return out, Errorf(CodeReservationNotFound, "no reservation %q", reservationID)
+	}
+	if r.status != StatusPaying || r.attempts != attempt {
+		return out, nil
+	}
+	out = e.emit(out, Record{
+		Type: RecordPaymentFailed, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer, Attempt: attempt,
+	})
+	if r.heldUntil <= nowMs {
+		out = e.emit(out, Record{
+			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
+			CustomerID: r.customer, Seats: r.seats, Reason: ReasonPaymentFailed,
+		})
+	}
+	return out, nil
+}
+
+func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
+	if len(seatIDs) == 0 {
+		return nil, Errorf(CodeInvalidRequest, "seatIds must not be empty")
+	}
+	if len(seatIDs) > len(e.plan.Seats) {
+		return nil, Errorf(CodeInvalidRequest, "more seat ids than seats")
+	}
+	seen := make(map[int32]bool, len(seatIDs))
+	seats := make([]int32, 0, len(seatIDs))
+	var unknown []string
+	for _, id := range seatIDs {
+		i, ok := e.plan.index[id]
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		if seen[i] {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
+		}
+		seen[i] = true
+		seats = append(seats, i)
+	}
+	if len(unknown) > 0 {
+		return nil, &Error{Code: CodeSeatNotFound, Message: "no such seat in this event", Seats: unknown}
+	}
+	return seats, nil
+}
+
+// Block withholds seats from sale (operator). Seats already blocked are left
+// as they are. Errors: invalid_request, seat_not_found, seat_held (a live
+// reservation holds one: Seats), seat_unavailable (one is booked: Seats).
+func (e *Event) Block(now time.Time, seatIDs []string) ([]Record, error) {
+	return e.setBlocked(now, seatIDs, true)
+}
+
+// Unblock returns blocked seats to sale; seats not blocked are left as they
+// are. Errors: invalid_request, seat_not_found, seat_held.
+func (e *Event) Unblock(now time.Time, seatIDs []string) ([]Record, error) {
+	return e.setBlocked(now, seatIDs, false)
+}
+
+func (e *Event) setBlocked(now time.Time, seatIDs []string, block bool) ([]Record, error) {
+	seats, err := e.resolveSeats(seatIDs)
+	if err != nil {
+		return nil, err
+	}
+	nowMs := now.UnixMilli()
+	out := e.expireDue(nil, nowMs)
+	var held, booked []string
+	change := make([]int32, 0, len(seats))
+	for _, s := range seats {
+		switch st := e.status[s]; {
+		case st == SeatReserved:
+			held = append(held, e.plan.Seats[s].ID)
+		case st == SeatBooked && block:
+			booked = append(booked, e.plan.Seats[s].ID)
+		case block && st == SeatAvailable, !block && st == SeatBlocked:
+			change = append(change, s)
+		}
+	}
+	if len(held) > 0 {
+		return out, &Error{Code: CodeSeatHeld, Message: "a live reservation holds these seats", Seats: held}
+	}
+	if len(booked) > 0 {
+		return out, &Error{Code: CodeSeatUnavailable, Message: "these seats are booked", Seats: booked}
+	}
+	if len(change) == 0 {
+		return out, nil
+	}
+	typ := RecordSeatsUnblocked
+	if block {
+		typ = RecordSeatsBlocked
+	}
+	return e.emit(out, Record{Type: typ, AtUnixMilli: nowMs, Seats: change}), nil
+}
+
+// Apply replays one journal record. It checks the record against the state
+// first (sequence, reservation and seat statuses) and changes nothing when it
+// does not fit, returning an *Error with code corrupt_record.
+func (e *Event) Apply(rec Record) error {
+	if rec.Seq != e.seq+1 {
+		return Errorf(CodeCorruptRecord, "record %d (%s) after %d: sequence gap", rec.Seq, rec.Type, e.seq)
+	}
+	bad := func(format string, args ...any) error {
+		return Errorf(CodeCorruptRecord, "record %d (%s): %s", rec.Seq, rec.Type, fmt.Sprintf(format, args...))
+	}
+	for _, s := range rec.Seats {
+		if s < 0 || int(s) >= len(e.status) {
+			return bad("seat index %d out of range", s)
+		}
+	}
+	r := e.reservations[rec.ReservationID]
+	switch rec.Type {
+	case RecordSeatsHeld:
+		if r != nil || rec.ReservationID == "" || rec.CustomerID == "" || len(rec.Seats) == 0 {
+			return bad("reservation %q exists or is incomplete", rec.ReservationID)
+		}
+		for i, s := range rec.Seats {
+			if e.status[s] != SeatAvailable || slices.Contains(rec.Seats[:i], s) {
+				return bad("seat %s is not available", e.plan.Seats[s].ID)
+			}
+		}
+		e.applyHeld(rec)
+	case RecordHoldReleased:
+		if r == nil || !r.status.Live() || rec.Reason == ReasonNone {
+			return bad("reservation %q is not live", rec.ReservationID)
+		}
+		e.release(r, rec.Reason)
+	case RecordPaymentStarted:
+		if r == nil || r.status != StatusHeld || rec.Attempt != r.attempts+1 {
+			return bad("reservation %q is not held or attempt %d is out of order", rec.ReservationID, rec.Attempt)
+		}
+		e.expiries.remove(r)
+		r.status, r.attempts, r.heldUntil, r.expiresAt = StatusPaying, rec.Attempt, r.expiresAt, rec.ExpiresAtUnixMilli
+		heap.Push(&e.expiries, r)
+	case RecordPaymentFailed:
+		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts {
+			return bad("reservation %q has no payment attempt %d in progress", rec.ReservationID, rec.Attempt)
+		}
+		e.expiries.remove(r)
+		r.status, r.expiresAt = StatusHeld, r.heldUntil
+		heap.Push(&e.expiries, r)
+	case RecordSeatsBooked:
+		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts || rec.BookingID == "" || e.bookings[rec.BookingID] != nil {
+			return bad("reservation %q is not paying attempt %d", rec.ReservationID, rec.Attempt)
+		}
+		e.expiries.remove(r)
+		r.status, r.bookingID, r.bookedAt = StatusBooked, rec.BookingID, rec.AtUnixMilli
+		e.bookings[r.bookingID] = r
+		for _, s := range r.seats {
+			e.setStatus(s, SeatBooked)
+		}
+	case RecordSeatsBlocked, RecordSeatsUnblocked:
+		from, to := SeatAvailable, SeatBlocked
+		if rec.Type == RecordSeatsUnblocked {
+			from, to = SeatBlocked, SeatAvailable
+		}
+		for i, s := range rec.Seats {
+			if e.status[s] != from || slices.Contains(rec.Seats[:i], s) {
+				return bad("seat %s is %s", e.plan.Seats[s].ID, e.status[s])
+			}
+		}
+		for _, s := range rec.Seats {
+			e.setStatus(s, to)
+		}
+	default:
+		return bad("unexpected record type")
+	}
+	e.seq = rec.Seq
+	return nil
+}
+
+func (e *Event) setStatus(s int32, to SeatStatus) {
+	e.counts.add(e.status[s], -1)
+	e.counts.add(to, 1)
+	e.status[s] = to
+}
+
+func (c *Counts) add(s SeatStatus, n int) {
+	switch s {
+	case SeatAvailable:
+		c.Available += n
+	case SeatReserved:
+		c.Reserved += n
+	case SeatBooked:
+		c.Booked += n
+	case SeatBlocked:
+		c.Blocked += n
+	}
+}
+
+func (e *Event) applyHeld(rec Record) {
+	r := &reservation{
+		id: rec.ReservationID, customer: rec.CustomerID, seats: slices.Clone(rec.Seats),
+		status: StatusHeld, createdSeq: rec.Seq, createdAt: rec.AtUnixMilli,
+		expiresAt: rec.ExpiresAtUnixMilli, heldUntil: rec.ExpiresAtUnixMilli,
+	}
+	for _, s := range r.seats {
+		r.totalCents += e.categories[e.plan.Seats[s].Category].PriceCents
+		e.setStatus(s, SeatReserved)
+		e.holder[s] = r
+	}
+	e.reservations[r.id] = r
+	c := e.customers[r.customer]
+	if c == nil {
+		c = &customer{}
+		e.customers[r.customer] = c
+	}
+	c.seats += len(r.seats)
+	c.reservations = append(c.reservations, r)
+	heap.Push(&e.expiries, r)
+}
+
+func (e *Event) release(r *reservation, reason ReleaseReason) {
+	e.expiries.remove(r)
+	r.status, r.reason = StatusReleased, reason
+	for _, s := range r.seats {
+		e.setStatus(s, SeatAvailable)
+		e.holder[s] = nil
+	}
+	e.customers[r.customer].seats -= len(r.seats)
+	e.retainReleased(r)
+}
+
+// retainReleased keeps r readable, forgetting the oldest released
+// reservation past ReleasedRetainMax.
+func (e *Event) retainReleased(r *reservation) {
+	e.released = append(e.released, r)
+	if len(e.released) <= ReleasedRetainMax {
+		return
+	}
+	old := e.released[0]
+	e.released[0] = nil
+	e.released = e.released[1:]
+	delete(e.reservations, old.id)
+	c := e.customers[old.customer]
+	c.reservations = slices.DeleteFunc(c.reservations, func(x *reservation) bool { return x == old })
+	if len(c.reservations) == 0 {
+		delete(e.customers, old.customer)
+	}
+}
+
+func (e *Event) view(r *reservation, nowMs int64) ReservationView {
+	v := ReservationView{
+		ID: r.id, EventID: e.def.ID, CustomerID: r.customer, Status: r.status,
+		Seats: make([]string, len(r.seats)), ExpiresAt: time.UnixMilli(r.expiresAt).UTC(),
+		CreatedAt: time.UnixMilli(r.createdAt).UTC(), TotalCents: r.totalCents, Currency: e.def.Currency,
+		BookingID: r.bookingID, ReleaseReason: r.reason, Attempts: r.attempts,
+	}
+	for i, s := range r.seats {
+		v.Seats[i] = e.plan.Seats[s].ID
+	}
+	if r.status.Live() && r.expiresAt <= nowMs {
+		v.Status, v.ReleaseReason = StatusReleased, ReasonExpired // lapsed, timer not run yet
+	}
+	return v
+}
+
+// Reservation returns customerID's reservation. One whose expiry has passed
+// reads as released/expired even before Tick runs. Error:
+// reservation_not_found (also for another customer's reservation).
+func (e *Event) Reservation(now time.Time, customerID, reservationID string) (ReservationView, error) {
+	r, err := e.owned(customerID, reservationID)
+	if err != nil {
+		return ReservationView{}, err
+	}
+	return e.view(r, now.UnixMilli()), nil
+}
+
+// ReservationByID returns any reservation, for operators.
+func (e *Event) ReservationByID(now time.Time, reservationID string) (ReservationView, error) {
+	r := e.reservations[reservationID]
+	if r == nil {
+		return ReservationView{}, Errorf(CodeReservationNotFound, "no reservation %q", reservationID)
+	}
+	return e.view(r, now.UnixMilli()), nil
+}
+
+// Reservations returns customerID's retained reservations, newest first.
+func (e *Event) Reservations(now time.Time, customerID string) []ReservationView {
+	c := e.customers[customerID]
+	if c == nil {
+		return nil
+	}
+	out := make([]ReservationView, 0, len(c.reservations))
+	for i := len(c.reservations) - 1; i >= 0; i-- {
+		out = append(out, e.view(c.reservations[i], now.UnixMilli()))
+	}
+	return out
+}
+
+// Bookings returns every booking, oldest first.
+func (e *Event) Bookings() []Booking {
+	out := make([]Booking, 0, len(e.bookings))
+	for _, r := range e.bookings {
+		b := Booking{ID: r.bookingID, ReservationID: r.id, CustomerID: r.customer, TotalCents: r.totalCents, BookedAt: time.UnixMilli(r.bookedAt).UTC()}
+		for _, s := range r.seats {
+			b.Seats = append(b.Seats, e.plan.Seats[s].ID)
+		}
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b Booking) int {
+		return cmp.Compare(e.reservations[a.ReservationID].createdSeq, e.reservations[b.ReservationID].createdSeq)
+	})
+	return out
+}
+
+// SeatChanges returns the seat-map changes a record makes (none for
+// payment records): SeatsHeld → reserved, HoldReleased and SeatsUnblocked →
+// available, SeatsBooked → booked, SeatsBlocked → blocked.
+func SeatChanges(dst []SeatChange, rec *Record) []SeatChange {
+	var to SeatStatus
+	switch rec.Type {
+	case RecordSeatsHeld:
+		to = SeatReserved
+	case RecordHoldReleased, RecordSeatsUnblocked:
+		to = SeatAvailable
+	case RecordSeatsBooked:
+		to = SeatBooked
+	case RecordSeatsBlocked:
+		to = SeatBlocked
+	default:
+		return dst
+	}
+	for _, s := range rec.Seats {
+		dst = append(dst, SeatChange{Seat: s, Status: to})
+	}
+	return dst
+}
+
+// expiryHeap is a min-heap of live reservations by expiry, ties broken by
+// creation order so that expiry records come out in a deterministic order.
+type expiryHeap []*reservation
+
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	if h[i].expiresAt != h[j].expiresAt {
+		return h[i].expiresAt < h[j].expiresAt
+	}
+	return h[i].createdSeq < h[j].createdSeq
+}
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex, h[j].heapIndex = i, j
+}
+func (h *expiryHeap) Push(x any) {
+	r := x.(*reservation)
+	r.heapIndex = len(*h)
+	*h = append(*h, r)
+}
+func (h *expiryHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	r.heapIndex = -1
+	return r
+}
+func (h *expiryHeap) remove(r *reservation) {
+	if r.heapIndex >= 0 && r.heapIndex < len(*h) && (*h)[r.heapIndex] == r {
+		heap.Remove(h, r.heapIndex)
+	}
+}

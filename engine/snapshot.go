@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"slices"
+)
+
+const snapshotVersion = 1
+
+// MarshalSnapshot encodes the event's state (everything but its definition,
+// which stays in the EventCreated record) as of Seq. The encoding is
+// deterministic: two events that replayed the same records encode to the same
+// bytes, which is how tests compare a replayed state with a live one.
+//
+// Layout: byte version | uvarint seq | uvarint n, n blocked seat indexes |
+// uvarint n, n reservations in creation order (string id, string customer,
+// byte status, uvarint createdSeq, varint createdAt, varint expiresAt, varint
+// heldUntil, uvarint attempts, string bookingID, varint bookedAt, byte reason,
+// uvarint n, n seat indexes) | uvarint n, n positions (in the reservation list)
+// of released reservations in release order.
+func (e *Event) MarshalSnapshot() []byte {
+	b := make([]byte, 0, 64+len(e.status)/4+len(e.reservations)*64)
+	b = append(b, snapshotVersion)
+	b = binary.AppendUvarint(b, e.seq)
+	var blocked []int32
+	for i, s := range e.status {
+		if s == SeatBlocked {
+			blocked = append(blocked, int32(i))
+		}
+	}
+	b = appendSeats(b, blocked)
+	all := e.sortedReservations()
+	pos := make(map[*reservation]int, len(all))
+	b = binary.AppendUvarint(b, uint64(len(all)))
+	for i, r := range all {
+		pos[r] = i
+		b = appendString(b, r.id)
+		b = appendString(b, r.customer)
+		b = append(b, byte(r.status))
+		b = binary.AppendUvarint(b, r.createdSeq)
+		b = binary.AppendVarint(b, r.createdAt)
+		b = binary.AppendVarint(b, r.expiresAt)
+		b = binary.AppendVarint(b, r.heldUntil)
+		b = binary.AppendUvarint(b, uint64(r.attempts))
+		b = appendString(b, r.bookingID)
+		b = binary.AppendVarint(b, r.bookedAt)
+		b = append(b, byte(r.reason))
+		b = appendSeats(b, r.seats)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.released)))
+	for _, r := range e.released {
+		b = binary.AppendUvarint(b, uint64(pos[r]))
+	}
+	return b
+}
+
+func (e *Event) sortedReservations() []*reservation {
+	all := make([]*reservation, 0, len(e.reservations))
+	for _, r := range e.reservations {
+		all = append(all, r)
+	}
+	slices.SortFunc(all, func(a, b *reservation) int {
+		switch {
+		case a.createdSeq < b.createdSeq:
+			return -1
+		case a.createdSeq > b.createdSeq:
+			return 1
+		}
+		return 0
+	})
+	return all
+}
+
+func appendSeats(b []byte, seats []int32) []byte {
+	b = binary.AppendUvarint(b, uint64(len(seats)))
+	for _, s := range seats {
+		b = binary.AppendUvarint(b, uint64(uint32(s)))
+	}
+	return b
+}
+
+// RestoreEvent rebuilds an event from its EventCreated record and a snapshot
+// made by MarshalSnapshot. Records after the snapshot are then replayed with
+// Apply. A snapshot that does not decode, or whose contents contradict each
+// other or the plan, gives an *Error with code corrupt_record; it never
+// panics.
+func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
+	e, err := NewEvent(created)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: snapshot}
+	bad := func(msg string) (*Event, error) {
+		if d.err != "" {
+			msg = d.err
+		}
+		return nil, Errorf(CodeCorruptRecord, "snapshot of event %q: %s", e.def.ID, msg)
+	}
+	if v := d.byte(); v != snapshotVersion {
+		return bad("unknown snapshot version")
+	}
+	e.seq = d.uvarint()
+	if e.seq < 1 {
+		return bad("sequence is zero")
+	}
+	seats := func() []int32 {
+		n := d.uvarint()
+		if n > uint64(len(e.status)) || n > uint64(len(d.b)) {
+			d.fail("seat count out of bounds")
+			return nil
+		}
+		out := make([]int32, n)
+		for i := range out {
+			v := d.uvarint()
+			if v >= uint64(len(e.status)) {
+				d.fail("seat index out of bounds")
+				return nil
+			}
+			out[i] = int32(v)
+		}
+		return out
+	}
+	for _, s := range seats() {
+		if e.status[s] != SeatAvailable {
+			return bad("seat blocked twice")
+		}
+		e.setStatus(s, SeatBlocked)
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return bad("reservation count out of bounds")
+	}
+	all := make([]*reservation, 0, n)
+	for range n {
+		r := &reservation{}
+		r.id = d.str()
+		r.customer = d.str()
+		r.status = ReservationStatus(d.byte())
+		r.createdSeq = d.uvarint()
+		r.createdAt = d.varint()
+		r.expiresAt = d.varint()
+		r.heldUntil = d.varint()
+		att := d.uvarint()
+		r.attempts = uint32(att)
+		r.bookingID = d.str()
+		r.bookedAt = d.varint()
+		r.reason = ReleaseReason(d.byte())
+		r.seats = seats()
+		if d.err != "" {
+			return bad("")
+		}
+		if r.id == "" || r.customer == "" || len(r.seats) == 0 || r.status > StatusReleased || att > 1<<32-1 ||
+			e.reservations[r.id] != nil || (len(all) > 0 && all[len(all)-1].createdSeq >= r.createdSeq) {
+			return bad("reservation " + r.id + " is inconsistent")
+		}
+		for _, s := range r.seats {
+			r.totalCents += e.categories[e.plan.Seats[s].Category].PriceCents
+		}
+		c := e.customers[r.customer]
+		if c == nil {
+			c = &customer{}
+			e.customers[r.customer] = c
+		}
+		c.reservations = append(c.reservations, r)
+		e.reservations[r.id] = r
+		all = append(all, r)
+		if r.status == StatusReleased {
+			continue
+		}
+		to := SeatReserved
+		if r.status == StatusBooked {
+			to = SeatBooked
+			if r.bookingID == "" || e.bookings[r.bookingID] != nil {
+				return bad("booking of " + r.id + " is inconsistent")
+			}
+			e.bookings[r.bookingID] = r
+		} else {
+			heap.Push(&e.expiries, r)
+		}
+		for _, s := range r.seats {
+			if e.status[s] != SeatAvailable {
+				return bad("seat " + e.plan.Seats[s].ID + " belongs to two reservations")
+			}
+			e.setStatus(s, to)
+			e.holder[s] = r
+		}
+		c.seats += len(r.seats)
+	}
+	nr := d.uvarint()
+	if nr > uint64(len(all)) {
+		return bad("released count out of bounds")
+	}
+	seen := make(map[int]bool, nr)
+	for range nr {
+		p := d.uvarint()
+		if p >= uint64(len(all)) || seen[int(p)] || all[p].status != StatusReleased {
+			return bad("released list is inconsistent")
+		}
+		seen[int(p)] = true
+		e.released = append(e.released, all[p])
+	}
+	if d.err != "" || len(d.b) != 0 || len(e.released) != countReleased(all) {
+		return bad("trailing or missing data")
+	}
+	return e, nil
+}
+
+func countReleased(all []*reservation) int {
+	n := 0
+	for _, r := range all {
+		if r.status == StatusReleased {
+			n++
+		}
+	}
+	return n
+}
