@@ -472,7 +472,15 @@ func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
 	if len(seatIDs) > len(e.plan.Seats) {
 		return nil, Errorf(CodeInvalidRequest, "more seat ids than seats")
 	}
-	seen := make(map[int32]bool, len(seatIDs))
+	// Duplicates are a malformed request (400), which API.md ranks before
+	// unknown seats (404): check them first, unknown ids included.
+	seen := make(map[string]struct{}, len(seatIDs))
+	for _, id := range seatIDs {
+		if _, dup := seen[id]; dup {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
+		}
+		seen[id] = struct{}{}
+	}
 	seats := make([]int32, 0, len(seatIDs))
 	var unknown []string
 	for _, id := range seatIDs {
@@ -481,10 +489,6 @@ func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
 			unknown = append(unknown, id)
 			continue
 		}
-		if seen[i] {
-			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
-		}
-		seen[i] = true
 		seats = append(seats, i)
 	}
 	if len(unknown) > 0 {
@@ -569,20 +573,28 @@ func (e *Event) Apply(rec Record) error {
 		}
 		e.applyHeld(rec)
 	case RecordHoldReleased:
-		if r == nil || !r.status.Live() || rec.Reason == ReasonNone {
+		if r == nil || !r.status.Live() {
 			return bad("reservation %q is not live", rec.ReservationID)
+		}
+		if rec.Reason == ReasonNone || rec.Reason > ReasonPaymentFailed {
+			return bad("release reason %d is unknown", rec.Reason)
+		}
+		// The seats travel to seat-map readers (SeatChanges): they must be
+		// the reservation's own.
+		if rec.CustomerID != r.customer || !slices.Equal(rec.Seats, r.seats) {
+			return bad("customer or seats do not match reservation %q", r.id)
 		}
 		e.release(r, rec.Reason)
 	case RecordPaymentStarted:
-		if r == nil || r.status != StatusHeld || rec.Attempt != r.attempts+1 {
-			return bad("reservation %q is not held or attempt %d is out of order", rec.ReservationID, rec.Attempt)
+		if r == nil || r.status != StatusHeld || rec.Attempt != r.attempts+1 || rec.CustomerID != r.customer {
+			return bad("reservation %q is not held by %q or attempt %d is out of order", rec.ReservationID, rec.CustomerID, rec.Attempt)
 		}
 		e.expiries.remove(r)
 		r.status, r.attempts, r.heldUntil, r.expiresAt = StatusPaying, rec.Attempt, r.expiresAt, rec.ExpiresAtUnixMilli
 		heap.Push(&e.expiries, r)
 	case RecordPaymentFailed:
-		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts {
-			return bad("reservation %q has no payment attempt %d in progress", rec.ReservationID, rec.Attempt)
+		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts || rec.CustomerID != r.customer {
+			return bad("reservation %q of %q has no payment attempt %d in progress", rec.ReservationID, rec.CustomerID, rec.Attempt)
 		}
 		e.expiries.remove(r)
 		r.status, r.expiresAt = StatusHeld, r.heldUntil
@@ -591,6 +603,9 @@ func (e *Event) Apply(rec Record) error {
 		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts || rec.BookingID == "" || e.bookings[rec.BookingID] != nil {
 			return bad("reservation %q is not paying attempt %d", rec.ReservationID, rec.Attempt)
 		}
+		if rec.CustomerID != r.customer || !slices.Equal(rec.Seats, r.seats) {
+			return bad("customer or seats do not match reservation %q", r.id)
+		}
 		e.expiries.remove(r)
 		r.status, r.bookingID, r.bookedAt = StatusBooked, rec.BookingID, rec.AtUnixMilli
 		e.bookings[r.bookingID] = r
@@ -598,6 +613,9 @@ func (e *Event) Apply(rec Record) error {
 			e.setStatus(s, SeatBooked)
 		}
 	case RecordSeatsBlocked, RecordSeatsUnblocked:
+		if len(rec.Seats) == 0 {
+			return bad("no seats")
+		}
 		from, to := SeatAvailable, SeatBlocked
 		if rec.Type == RecordSeatsUnblocked {
 			from, to = SeatBlocked, SeatAvailable
@@ -736,7 +754,8 @@ func (e *Event) Reservations(now time.Time, customerID string) []ReservationView
 	return out
 }
 
-// Bookings returns every booking, oldest first.
+// Bookings returns every booking, oldest first: by BookedAt, then (for
+// bookings made in the same millisecond) by reservation creation order.
 func (e *Event) Bookings() []Booking {
 	out := make([]Booking, 0, len(e.bookings))
 	for _, r := range e.bookings {
@@ -747,6 +766,9 @@ func (e *Event) Bookings() []Booking {
 		out = append(out, b)
 	}
 	slices.SortFunc(out, func(a, b Booking) int {
+		if c := a.BookedAt.Compare(b.BookedAt); c != 0 {
+			return c
+		}
 		return cmp.Compare(e.reservations[a.ReservationID].createdSeq, e.reservations[b.ReservationID].createdSeq)
 	})
 	return out

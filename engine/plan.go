@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -190,7 +191,9 @@ func ParsePlan(data []byte) (*Plan, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, planError("malformed seating plan: %v", err)
 	}
-	if dec.More() {
+	// Token, not More: More reports false before a stray ']' or '}', which
+	// would let `{...}}` through.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, planError("malformed seating plan: trailing data after the JSON object")
 	}
 	if raw.Name == nil || *raw.Name == "" {

@@ -187,10 +187,18 @@ func (d *decoder) fail(msg string) {
 	d.b = nil
 }
 
+// The varint readers accept only the minimal encoding (a multi-byte varint
+// never ends in a zero byte), so that every accepted payload or snapshot is
+// exactly what the encoder writes for the decoded value.
+
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail("truncated uvarint")
+		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal uvarint")
 		return 0
 	}
 	d.b = d.b[n:]
@@ -201,6 +209,10 @@ func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail("truncated varint")
+		return 0
+	}
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal varint")
 		return 0
 	}
 	d.b = d.b[n:]

@@ -121,10 +121,14 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		}
 		return out
 	}
+	prev := int32(-1)
 	for _, s := range seats() {
-		if e.status[s] != SeatAvailable {
-			return bad("seat blocked twice")
+		// MarshalSnapshot writes them in ascending order; anything else is
+		// not a snapshot it wrote.
+		if s <= prev {
+			return bad("blocked seats repeated or out of order")
 		}
+		prev = s
 		e.setStatus(s, SeatBlocked)
 	}
 	n := d.uvarint()
@@ -151,7 +155,16 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 			return bad("")
 		}
 		if r.id == "" || r.customer == "" || len(r.seats) == 0 || r.status > StatusReleased || att > 1<<32-1 ||
-			e.reservations[r.id] != nil || (len(all) > 0 && all[len(all)-1].createdSeq >= r.createdSeq) {
+			e.reservations[r.id] != nil || (len(all) > 0 && all[len(all)-1].createdSeq >= r.createdSeq) ||
+			// Created by a SeatsHeld record after EventCreated, at or
+			// before the snapshot's seq.
+			r.createdSeq < 2 || r.createdSeq > e.seq ||
+			// Only a released reservation has a reason, only a booked
+			// one a booking id, and a payment started before paying or
+			// booked.
+			(r.status == StatusReleased) != (r.reason != ReasonNone) || r.reason > ReasonPaymentFailed ||
+			(r.status == StatusBooked) != (r.bookingID != "") ||
+			(r.status == StatusPaying || r.status == StatusBooked) && r.attempts == 0 {
 			return bad("reservation " + r.id + " is inconsistent")
 		}
 		for _, s := range r.seats {
@@ -188,7 +201,7 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		c.seats += len(r.seats)
 	}
 	nr := d.uvarint()
-	if nr > uint64(len(all)) {
+	if nr > uint64(len(all)) || nr > ReleasedRetainMax {
 		return bad("released count out of bounds")
 	}
 	seen := make(map[int]bool, nr)

@@ -1,0 +1,235 @@
+package actors_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/goleak"
+
+	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/persistence"
+)
+
+// protoactor keeps no goroutines of its own for the life of a local actor
+// system in this version beyond the ones ActorSystem.Shutdown ends; the only
+// long-lived one we tolerate is the dead-letter throttler's ticker, which it
+// starts lazily and never stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"),
+		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"),
+	)
+}
+
+var t0 = time.Date(2026, 12, 1, 19, 0, 0, 0, time.UTC)
+
+func smallPlan(rows, perRow int) json.RawMessage {
+	type pos struct {
+		X int `json:"x"`
+		Y int `json:"y"`
+	}
+	type seat struct {
+		GUID   string `json:"seat_guid"`
+		Number string `json:"seat_number"`
+		Pos    pos    `json:"position"`
+		Cat    string `json:"category"`
+	}
+	type row struct {
+		N     string `json:"row_number"`
+		Seats []seat `json:"seats"`
+	}
+	var rs []row
+	for r := 0; r < rows; r++ {
+		name := string(rune('A' + r))
+		var ss []seat
+		for s := 1; s <= perRow; s++ {
+			ss = append(ss, seat{GUID: fmt.Sprintf("%s%d", name, s), Number: fmt.Sprint(s), Pos: pos{s * 20, r * 20}, Cat: "Standard"})
+		}
+		rs = append(rs, row{N: name, Seats: ss})
+	}
+	b, _ := json.Marshal(map[string]any{
+		"name": "Test Hall", "categories": []map[string]string{{"name": "Standard", "color": "#000"}},
+		"zones": []map[string]any{{"name": "Main", "position": pos{0, 0}, "rows": rs}},
+	})
+	return b
+}
+
+func definition(id string, plan json.RawMessage) engine.EventDefinition {
+	return engine.EventDefinition{
+		ID: id, Name: "Test " + id, StartsAt: t0.Add(30 * 24 * time.Hour), OnSaleAt: t0.Add(-time.Hour),
+		HoldTTLSeconds: 60, MaxSeatsPerCustomer: 4, Currency: "EUR",
+		Prices: map[string]int64{"Standard": 5000}, SeatingPlan: plan,
+	}
+}
+
+type env struct {
+	fs    vfs.FS
+	store *persistence.Store
+	clock *actors.ManualClock
+	sys   *actors.System
+}
+
+func start(t *testing.T, fs vfs.FS, clock *actors.ManualClock) *env {
+	t.Helper()
+	store, err := persistence.Open("db", persistence.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := actors.Start(context.Background(), actors.Config{Journal: store, Clock: clock, SnapshotEveryRecords: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{fs: fs, store: store, clock: clock, sys: sys}
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) stop() {
+	if e.sys != nil {
+		_ = e.sys.Close(context.Background())
+		e.sys = nil
+	}
+	if e.store != nil {
+		_ = e.store.Close()
+		e.store = nil
+	}
+}
+
+func code(err error) engine.Code { return engine.CodeOf(err) }
+
+func TestHoldPayCancelAndRecover(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	clock := actors.NewManualClock(t0)
+	e := start(t, fs, clock)
+	if _, err := e.sys.CreateEvent(ctx, definition("ev1", smallPlan(2, 10))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sys.CreateEvent(ctx, definition("ev1", smallPlan(2, 10))); code(err) != engine.CodeEventExists {
+		t.Fatalf("second create: got %v, want event_exists", err)
+	}
+	r1, err := e.sys.Hold(ctx, "ev1", "u1", []string{"A1", "A2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Status != engine.StatusHeld || !r1.ExpiresAt.Equal(t0.Add(time.Minute)) || r1.TotalCents != 10000 {
+		t.Fatalf("hold: got %+v", r1)
+	}
+	if _, err := e.sys.Hold(ctx, "ev1", "u2", []string{"A2", "A3"}); code(err) != engine.CodeSeatUnavailable {
+		t.Fatalf("contended hold: got %v, want seat_unavailable", err)
+	}
+	if _, err := e.sys.Reservation(ctx, "u2", r1.ID); code(err) != engine.CodeReservationNotFound {
+		t.Fatalf("other customer's reservation: got %v", err)
+	}
+	paid, err := e.sys.Pay(ctx, "u1", r1.ID, "tok_visa")
+	if err != nil || paid.Status != engine.StatusBooked || paid.BookingID == "" {
+		t.Fatalf("pay: got %+v, %v", paid, err)
+	}
+	if err := e.sys.Cancel(ctx, "u1", r1.ID); code(err) != engine.CodeAlreadyBooked {
+		t.Fatalf("cancel booked: got %v", err)
+	}
+	r2, err := e.sys.Hold(ctx, "ev1", "u2", []string{"B1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sys.Pay(ctx, "u2", r2.ID, "tok_chargeDeclined"); code(err) != engine.CodePaymentDeclined {
+		t.Fatalf("declined: got %v", err)
+	}
+	r3, err := e.sys.Hold(ctx, "ev1", "u3", []string{"B5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The expiry timer fires on the manual clock: r2 and r3 lapse.
+	clock.Advance(61 * time.Second)
+	waitFor(t, func() bool {
+		info, err := e.sys.Event(ctx, "ev1")
+		return err == nil && info.Counts.Reserved == 0
+	})
+	got, err := e.sys.Reservation(ctx, "u3", r3.ID)
+	if err != nil || got.Status != engine.StatusReleased || got.ReleaseReason != engine.ReasonExpired {
+		t.Fatalf("after expiry: got %+v, %v", got, err)
+	}
+	r4, err := e.sys.Hold(ctx, "ev1", "u4", []string{"B9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.sys.Event(ctx, "ev1")
+
+	// Restart on the same store: everything acknowledged is there.
+	e.stop()
+	e2 := start(t, fs, clock)
+	after, err := e2.sys.Event(ctx, "ev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Counts != before.Counts || after.Version != before.Version {
+		t.Fatalf("after restart: counts %+v v%d, want %+v v%d", after.Counts, after.Version, before.Counts, before.Version)
+	}
+	if got, err := e2.sys.Reservation(ctx, "u1", r1.ID); err != nil || got.Status != engine.StatusBooked {
+		t.Fatalf("booking after restart: %+v, %v", got, err)
+	}
+	// A hold that lapses while the process is down is expired at recovery.
+	e2.stop()
+	clock.Advance(2 * time.Minute)
+	e3 := start(t, fs, clock)
+	if got, err := e3.sys.Reservation(ctx, "u4", r4.ID); err != nil || got.Status != engine.StatusReleased {
+		t.Fatalf("lapsed hold after restart: %+v, %v", got, err)
+	}
+	info, _ := e3.sys.Event(ctx, "ev1")
+	if info.Counts.Reserved != 0 || info.Counts.Booked != 2 {
+		t.Fatalf("counts after lapse: %+v", info.Counts)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("condition not reached")
+}
+
+// TestConcurrentHoldsOneWinner races many customers for the same seats; the
+// actor serialises them, so each seat is won once.
+func TestConcurrentHoldsOneWinner(t *testing.T) {
+	ctx := context.Background()
+	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
+	if _, err := e.sys.CreateEvent(ctx, definition("ev", smallPlan(1, 4))); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := map[string]string{}
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			seat := fmt.Sprintf("A%d", i%4+1)
+			r, err := e.sys.Hold(ctx, "ev", fmt.Sprintf("u%d", i), []string{seat})
+			if err == nil {
+				mu.Lock()
+				if prev, dup := won[seat]; dup {
+					t.Errorf("seat %s held by %s and %s", seat, prev, r.ID)
+				}
+				won[seat] = r.ID
+				mu.Unlock()
+			} else if code(err) != engine.CodeSeatUnavailable {
+				t.Errorf("hold: %v", err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if len(won) != 4 {
+		t.Fatalf("got %d seats won, want 4", len(won))
+	}
+}
+

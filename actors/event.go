@@ -1,0 +1,389 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/persistence"
+)
+
+// eventActor owns one engine.Event. It decides every command in memory, one
+// at a time, hands batches of records to its committer without waiting, and
+// answers callers and publishes seat changes only once their batch is durable,
+// in log order (DESIGN.md rules 1–2).
+type eventActor struct {
+	sys *System
+	id  string
+
+	// created is set when the actor was spawned to create the event: its
+	// state and the EventCreated record, journaled on Started.
+	created        *engine.Event
+	createdRecords []engine.Record
+
+	ev          *engine.Event
+	unavailable error // recovery failed: the event is not served
+	storageErr  error // the journal cannot be written: nothing is acknowledged
+
+	// batches[0] is in flight when inflight is set; later ones collect.
+	batches         []*batch
+	inflight        bool
+	lastSnapshotSeq uint64
+	snapshotSeq     uint64 // seq of the snapshot riding on the batch in flight, or 0
+
+	commits       chan commitJob
+	committerDone chan struct{}
+
+	timerAt     time.Time
+	cancelTimer func()
+}
+
+type batch struct {
+	records []engine.Record
+	changes []engine.SeatChange
+	replies []pendingReply
+}
+
+type pendingReply struct {
+	to  *actor.PID
+	msg *reply
+}
+
+type commitJob struct {
+	eventID     string
+	firstSeq    uint64
+	records     []engine.Record
+	snapshot    []byte
+	snapshotSeq uint64
+}
+
+// Receive is the actor's message loop.
+func (a *eventActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.startCommitter(ctx)
+		a.recover(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		a.failAll(errRestarting)
+		a.stopCommitter()
+		if a.cancelTimer != nil {
+			a.cancelTimer()
+		}
+	case *actor.Stopped, actor.SystemMessage, actor.AutoReceiveMessage:
+		// lifecycle messages with nothing to do
+	case *committed:
+		a.onCommitted(ctx, m)
+	case *expiryDue:
+		if !m.at.Equal(a.timerAt) {
+			return // superseded by an earlier timer
+		}
+		a.timerAt = time.Time{}
+		if a.ev != nil && a.storageErr == nil {
+			a.enqueue(a.ev.Tick(a.sys.clock.Now()))
+			a.flush()
+		}
+		a.armTimer(ctx)
+	case *retryRecovery:
+		if a.storageErr != nil || a.unavailable != nil {
+			a.recover(ctx)
+		}
+	default:
+		a.handle(ctx, m)
+	}
+}
+
+// handle decides one request. Every request is answered: at once when nothing
+// is pending, else with the newest batch.
+func (a *eventActor) handle(ctx actor.Context, msg any) {
+	rep := &reply{}
+	switch {
+	case a.unavailable != nil:
+		rep.err = engine.Errorf(CodeEventUnavailable, "event %q is unavailable: its journal failed verification", a.id)
+		a.answer(ctx.Sender(), rep)
+		return
+	case a.storageErr != nil:
+		rep.err = engine.Errorf(CodeStorageUnavailable, "the journal of event %q cannot be written right now; retry later", a.id)
+		a.answer(ctx.Sender(), rep)
+		return
+	}
+	now := a.sys.clock.Now()
+	var recs []engine.Record
+	switch m := msg.(type) {
+	case *holdRequest:
+		recs, rep.err = a.ev.Hold(now, engine.HoldRequest{ReservationID: m.reservationID, CustomerID: m.customerID, SeatIDs: m.seatIDs})
+		if rep.err == nil {
+			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
+		}
+	case *cancelRequest:
+		recs, rep.err = a.ev.Cancel(now, m.customerID, m.reservationID)
+	case *beginPaymentRequest:
+		recs, rep.attempt, rep.err = a.ev.BeginPayment(now, m.customerID, m.reservationID)
+		if rep.err == nil {
+			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
+		}
+	case *confirmPaymentRequest:
+		recs, rep.err = a.ev.ConfirmPayment(now, m.reservationID, m.attempt, m.bookingID)
+		rep.reservation, _ = a.ev.ReservationByID(now, m.reservationID)
+	case *failPaymentRequest:
+		recs, rep.err = a.ev.FailPayment(now, m.reservationID, m.attempt)
+		rep.reservation, _ = a.ev.ReservationByID(now, m.reservationID)
+	case *blockRequest:
+		if m.block {
+			recs, rep.err = a.ev.Block(now, m.seatIDs)
+		} else {
+			recs, rep.err = a.ev.Unblock(now, m.seatIDs)
+		}
+	case *reservationRequest:
+		if m.customerID == "" {
+			rep.reservation, rep.err = a.ev.ReservationByID(now, m.reservationID)
+		} else {
+			rep.reservation, rep.err = a.ev.Reservation(now, m.customerID, m.reservationID)
+		}
+	case *reservationsRequest:
+		rep.reservations = a.ev.Reservations(now, m.customerID)
+	case *bookingsRequest:
+		rep.bookings = a.ev.Bookings()
+	case *infoRequest, *drainRequest:
+		rep.info = a.ev.Info()
+	default:
+		a.sys.logger.Warn("event actor: unexpected message", "event", a.id, "type", typeName(msg))
+		return
+	}
+	a.enqueue(recs)
+	a.answer(ctx.Sender(), rep)
+	a.flush()
+	a.armTimer(ctx)
+}
+
+// enqueue adds records to the collecting batch, cutting a new batch at
+// BatchRecordsMax.
+func (a *eventActor) enqueue(recs []engine.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	var b *batch
+	if n := len(a.batches); n > 0 && !(n == 1 && a.inflight) && len(a.batches[n-1].records) < a.sys.cfg.BatchRecordsMax {
+		b = a.batches[n-1]
+	} else {
+		b = &batch{}
+		a.batches = append(a.batches, b)
+	}
+	for i := range recs {
+		b.records = append(b.records, recs[i])
+		b.changes = engine.SeatChanges(b.changes, &recs[i])
+	}
+}
+
+// answer replies at once when nothing is pending, else when the newest batch
+// (the one pending when the answer was decided) is durable.
+func (a *eventActor) answer(to *actor.PID, rep *reply) {
+	if to == nil {
+		return
+	}
+	if n := len(a.batches); n > 0 {
+		a.batches[n-1].replies = append(a.batches[n-1].replies, pendingReply{to: to, msg: rep})
+		return
+	}
+	a.sys.root.Send(to, rep)
+}
+
+// flush hands the oldest batch to the committer unless one is in flight.
+func (a *eventActor) flush() {
+	if a.inflight || len(a.batches) == 0 {
+		return
+	}
+	b := a.batches[0]
+	job := commitJob{eventID: a.id, firstSeq: b.records[0].Seq, records: b.records}
+	last := b.records[len(b.records)-1].Seq
+	if len(a.batches) == 1 && last == a.ev.Seq() && last-a.lastSnapshotSeq >= uint64(a.sys.cfg.SnapshotEveryRecords) {
+		job.snapshot, job.snapshotSeq = a.ev.MarshalSnapshot(), last
+	}
+	a.snapshotSeq = job.snapshotSeq
+	a.inflight = true
+	a.commits <- job // capacity 1 and one job in flight: never blocks
+}
+
+func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
+	if !a.inflight || len(a.batches) == 0 {
+		return // a report from before a recovery
+	}
+	b := a.batches[0]
+	a.batches[0] = nil
+	a.batches = a.batches[1:]
+	a.inflight = false
+	if m.err != nil {
+		a.sys.logger.Error("journal append failed; the event stops acknowledging and recovers from the journal",
+			"event", a.id, "seq", b.records[0].Seq, "err", m.err)
+		for _, r := range b.replies {
+			r.msg.err = a.storageError()
+			a.sys.root.Send(r.to, r.msg)
+		}
+		a.failAll(a.storageError())
+		a.storageErr = m.err
+		a.recover(ctx)
+		return
+	}
+	if a.snapshotSeq != 0 {
+		a.lastSnapshotSeq, a.snapshotSeq = a.snapshotSeq, 0
+	}
+	if a.sys.cfg.Feed != nil && len(b.changes) > 0 {
+		a.sys.cfg.Feed.Apply(a.id, m.lastSeq, b.changes)
+	}
+	for _, r := range b.replies {
+		a.sys.root.Send(r.to, r.msg)
+	}
+	a.flush()
+}
+
+func (a *eventActor) storageError() error {
+	return engine.Errorf(CodeStorageUnavailable, "the journal of event %q cannot be written right now; nothing was acknowledged", a.id)
+}
+
+var errRestarting = engine.Errorf(CodeStorageUnavailable, "the event actor restarted; nothing was acknowledged")
+
+// failAll answers every waiting caller with err and drops the undurable
+// batches. Their records were never acknowledged.
+func (a *eventActor) failAll(err error) {
+	for _, b := range a.batches {
+		for _, r := range b.replies {
+			r.msg.err = err
+			r.msg.reservation = engine.ReservationView{}
+			a.sys.root.Send(r.to, r.msg)
+		}
+	}
+	a.batches = nil
+	a.inflight = false
+}
+
+// recover rebuilds the event from its journal: the EventCreated record, the
+// latest snapshot, then the tail. Holds that lapsed while the process was
+// down are expired and journaled. On a corrupt journal the event becomes
+// unavailable; on a storage error it retries after a second.
+func (a *eventActor) recover(ctx actor.Context) {
+	start := time.Now()
+	a.ev, a.unavailable, a.storageErr = nil, nil, nil
+	last, err := a.sys.cfg.Journal.LastSeq(a.id)
+	if err != nil {
+		a.recoveryFailed(ctx, err)
+		return
+	}
+	if last == 0 && a.created != nil {
+		a.ev = a.created
+		a.created = nil
+		a.enqueue(a.createdRecords)
+	} else {
+		ev, err := a.load()
+		if err != nil {
+			a.recoveryFailed(ctx, err)
+			return
+		}
+		a.ev = ev
+	}
+	a.lastSnapshotSeq = a.ev.Seq()
+	if a.sys.cfg.Feed != nil {
+		a.sys.cfg.Feed.Reset(a.id, a.ev.Seq(), a.ev.Plan(), a.ev.Info(), a.ev.Statuses())
+	}
+	a.enqueue(a.ev.Tick(a.sys.clock.Now()))
+	a.flush()
+	a.timerAt = time.Time{}
+	a.armTimer(ctx)
+	a.sys.logger.Info("event recovered", "event", a.id, "seq", a.ev.Seq(), "seats", a.ev.Plan().Capacity(),
+		"elapsed", time.Since(start).Round(time.Microsecond))
+}
+
+func (a *eventActor) load() (*engine.Event, error) {
+	rec, err := a.sys.cfg.Journal.Load(a.id)
+	if err != nil {
+		return nil, err
+	}
+	var ev *engine.Event
+	if rec.Snapshot != nil {
+		ev, err = engine.RestoreEvent(rec.Created, rec.Snapshot)
+	} else {
+		ev, err = engine.NewEvent(rec.Created)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rec.Tail {
+		if err := ev.Apply(r); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
+}
+
+func (a *eventActor) recoveryFailed(ctx actor.Context, err error) {
+	a.ev = nil
+	if isCorruption(err) {
+		a.unavailable = err
+		a.sys.logger.Error("event journal failed verification; the event is not served", "event", a.id, "err", err)
+		if a.sys.cfg.Feed != nil {
+			a.sys.cfg.Feed.Unavailable(a.id, err)
+		}
+		return
+	}
+	a.storageErr = err
+	a.sys.logger.Error("event recovery failed; retrying", "event", a.id, "err", err)
+	a.sys.clock.SendAfter(a.sys.root, time.Second, ctx.Self(), &retryRecovery{})
+}
+
+func isCorruption(err error) bool {
+	var ce *persistence.CorruptionError
+	if errors.As(err, &ce) {
+		return true
+	}
+	return engine.CodeOf(err) == engine.CodeCorruptRecord || engine.CodeOf(err) == engine.CodeInvalidPlan
+}
+
+// armTimer keeps one timer, for the earliest expiry of a live reservation.
+func (a *eventActor) armTimer(ctx actor.Context) {
+	if a.ev == nil {
+		return
+	}
+	next, ok := a.ev.NextExpiry()
+	if !ok || (!a.timerAt.IsZero() && !next.Before(a.timerAt)) {
+		return
+	}
+	if a.cancelTimer != nil {
+		a.cancelTimer()
+	}
+	a.timerAt = next
+	d := next.Sub(a.sys.clock.Now())
+	a.cancelTimer = a.sys.clock.SendAfter(a.sys.root, max(d, 0), ctx.Self(), &expiryDue{at: next})
+}
+
+// startCommitter starts the goroutine that makes this actor's batches
+// durable, one at a time; it exits when commits is closed.
+func (a *eventActor) startCommitter(ctx actor.Context) {
+	a.commits = make(chan commitJob, 1)
+	a.committerDone = make(chan struct{})
+	self := ctx.Self()
+	go func(jobs <-chan commitJob, done chan<- struct{}) {
+		defer close(done)
+		for job := range jobs {
+			err := a.sys.cfg.Journal.Append(job.eventID, job.firstSeq, job.records)
+			if err == nil {
+				a.sys.noteBatch(len(job.records))
+				if job.snapshot != nil {
+					if serr := a.sys.cfg.Journal.SaveSnapshot(job.eventID, job.snapshotSeq, job.snapshot); serr != nil {
+						// The journal is intact; a missing snapshot only lengthens recovery.
+						a.sys.logger.Warn("snapshot failed", "event", job.eventID, "seq", job.snapshotSeq, "err", serr)
+					}
+				}
+			}
+			a.sys.root.Send(self, &committed{lastSeq: job.records[len(job.records)-1].Seq, err: err})
+		}
+	}(a.commits, a.committerDone)
+}
+
+func (a *eventActor) stopCommitter() {
+	if a.commits == nil {
+		return
+	}
+	close(a.commits)
+	<-a.committerDone
+	a.commits = nil
+}

@@ -1,0 +1,64 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/boxoffice/boxoffice/engine"
+)
+
+// Requests to an event actor. Each is answered with a *reply (below) only
+// once the batch that was pending when it was decided is durable.
+type (
+	holdRequest struct {
+		customerID    string
+		reservationID string
+		seatIDs       []string
+	}
+	cancelRequest struct{ customerID, reservationID string }
+	beginPaymentRequest struct{ customerID, reservationID string }
+	confirmPaymentRequest struct {
+		reservationID string
+		attempt       uint32
+		bookingID     string
+	}
+	failPaymentRequest struct {
+		reservationID string
+		attempt       uint32
+	}
+	blockRequest struct {
+		seatIDs []string
+		block   bool
+	}
+	reservationRequest struct {
+		customerID    string // "" for an operator: any customer's
+		reservationID string
+	}
+	reservationsRequest struct{ customerID string }
+	bookingsRequest     struct{}
+	infoRequest         struct{}
+	// drainRequest is answered once everything decided before it is durable.
+	drainRequest struct{}
+)
+
+// reply is the one answer type of the event actor.
+type reply struct {
+	err          error
+	reservation  engine.ReservationView
+	reservations []engine.ReservationView
+	bookings     []engine.Booking
+	info         engine.EventInfo
+	attempt      uint32
+}
+
+// Internal messages.
+type (
+	// committed reports that the committer finished a batch.
+	committed struct {
+		lastSeq uint64
+		err     error
+	}
+	// expiryDue is the expiry timer firing; at is the deadline it was set for.
+	expiryDue struct{ at time.Time }
+	// retryRecovery asks an actor that could not recover to try again.
+	retryRecovery struct{}
+)

@@ -1,0 +1,601 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// The property tests drive the engine with random command sequences on a
+// 20-seat plan (rows A and B, two categories, 4 seats per customer, TTL 60 s)
+// through the checking harness, and compare every answer with a small
+// reference model written from API.md's rules.
+
+// model is the reference: what each command should answer and journal.
+type model struct {
+	ttlMs, graceMs      int64
+	max                 int
+	onSaleMs, salesEnds int64
+	ids                 []string // seat ids by index
+	status              []SeatStatus
+	res                 map[string]*mres
+	order               []*mres // creation order
+	bookings            map[string]bool
+	custSeats           map[string]int
+}
+
+type mres struct {
+	id, cust           string
+	seats              []int32
+	status             ReservationStatus
+	expires, heldUntil int64
+	attempts           uint32
+	reason             ReleaseReason
+	booking            string
+	created            int // index in order
+}
+
+func newModel(ev *Event) *model {
+	info := ev.Info()
+	m := &model{
+		ttlMs: int64(info.HoldTTLSeconds) * 1000, graceMs: int64(info.PaymentGraceSeconds) * 1000,
+		max: info.MaxSeatsPerCustomer, onSaleMs: info.OnSaleAt.UnixMilli(), salesEnds: info.SalesEndAt.UnixMilli(),
+		status: make([]SeatStatus, info.Capacity), res: map[string]*mres{},
+		bookings: map[string]bool{}, custSeats: map[string]int{},
+	}
+	for _, s := range ev.Plan().Seats {
+		m.ids = append(m.ids, s.ID)
+	}
+	return m
+}
+
+func (m *model) index(id string) (int32, bool) {
+	i := slices.Index(m.ids, id)
+	return int32(i), i >= 0
+}
+
+func (m *model) release(r *mres, reason ReleaseReason) string {
+	r.status, r.reason = StatusReleased, reason
+	for _, s := range r.seats {
+		m.status[s] = SeatAvailable
+	}
+	m.custSeats[r.cust] -= len(r.seats)
+	return "HoldReleased " + r.id + " " + reason.String()
+}
+
+// expire releases every live reservation due at now, by expiry then
+// creation order.
+func (m *model) expire(now int64) []string {
+	var due []*mres
+	for _, r := range m.order {
+		if r.status.Live() && r.expires <= now {
+			due = append(due, r)
+		}
+	}
+	slices.SortStableFunc(due, func(a, b *mres) int { return cmp.Compare(a.expires, b.expires) })
+	var out []string
+	for _, r := range due {
+		out = append(out, m.release(r, ReasonExpired))
+	}
+	return out
+}
+
+func hasDup(ids []string) bool {
+	for i := range ids {
+		if slices.Contains(ids[:i], ids[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *model) hold(now int64, cust, id string, seatIDs []string) ([]string, Code) {
+	if len(seatIDs) == 0 || len(seatIDs) > m.max || m.res[id] != nil || hasDup(seatIDs) {
+		return nil, CodeInvalidRequest
+	}
+	if now < m.onSaleMs {
+		return nil, CodeSalesNotOpen
+	}
+	if now >= m.salesEnds {
+		return nil, CodeSalesClosed
+	}
+	var seats []int32
+	for _, sid := range seatIDs {
+		i, ok := m.index(sid)
+		if !ok {
+			return nil, CodeSeatNotFound
+		}
+		seats = append(seats, i)
+	}
+	out := m.expire(now)
+	if m.custSeats[cust]+len(seats) > m.max {
+		return out, CodeLimitExceeded
+	}
+	for _, s := range seats {
+		if m.status[s] != SeatAvailable {
+			return out, CodeSeatUnavailable
+		}
+	}
+	r := &mres{id: id, cust: cust, seats: seats, status: StatusHeld, expires: now + m.ttlMs, heldUntil: now + m.ttlMs, created: len(m.order)}
+	m.res[id], m.order = r, append(m.order, r)
+	for _, s := range seats {
+		m.status[s] = SeatReserved
+	}
+	m.custSeats[cust] += len(seats)
+	return append(out, "SeatsHeld "+id), ""
+}
+
+func (m *model) owned(cust, id string) *mres {
+	if r := m.res[id]; r != nil && r.cust == cust {
+		return r
+	}
+	return nil
+}
+
+func (m *model) cancel(now int64, cust, id string) ([]string, Code) {
+	out := m.expire(now)
+	r := m.owned(cust, id)
+	switch {
+	case r == nil:
+		return out, CodeReservationNotFound
+	case r.status == StatusBooked:
+		return out, CodeAlreadyBooked
+	case r.status == StatusPaying:
+		return out, CodePaymentInProgress
+	case r.status == StatusReleased:
+		return out, ""
+	}
+	return append(out, m.release(r, ReasonCancelled)), ""
+}
+
+func (m *model) pay(now int64, cust, id string) ([]string, uint32, Code) {
+	out := m.expire(now)
+	r := m.owned(cust, id)
+	switch {
+	case r == nil:
+		return out, 0, CodeReservationNotFound
+	case r.status == StatusBooked:
+		return out, 0, ""
+	case r.status == StatusPaying:
+		return out, 0, CodePaymentInProgress
+	case r.status == StatusReleased && r.reason == ReasonExpired:
+		return out, 0, CodeReservationExpired
+	case r.status == StatusReleased:
+		return out, 0, CodeReservationReleased
+	}
+	r.attempts++
+	r.status, r.heldUntil, r.expires = StatusPaying, r.expires, now+m.graceMs
+	return append(out, "PaymentStarted "+id), r.attempts, ""
+}
+
+func (m *model) confirm(now int64, id string, attempt uint32, booking string) ([]string, Code) {
+	out := m.expire(now)
+	r := m.res[id]
+	switch {
+	case r == nil:
+		return out, CodeReservationNotFound
+	case r.status == StatusBooked && r.attempts == attempt:
+		return out, ""
+	case r.status == StatusReleased && r.reason == ReasonExpired:
+		return out, CodeReservationExpired
+	case r.status == StatusReleased:
+		return out, CodeReservationReleased
+	case r.status != StatusPaying || r.attempts != attempt:
+		return out, CodeNotPaying
+	case !validID(booking, reservationIDBytesMax) || m.bookings[booking]:
+		return out, CodeInvalidRequest
+	}
+	r.status, r.booking = StatusBooked, booking
+	m.bookings[booking] = true
+	for _, s := range r.seats {
+		m.status[s] = SeatBooked
+	}
+	return append(out, "SeatsBooked "+id), ""
+}
+
+func (m *model) fail(now int64, id string, attempt uint32) ([]string, Code) {
+	out := m.expire(now)
+	r := m.res[id]
+	if r == nil {
+		return out, CodeReservationNotFound
+	}
+	if r.status != StatusPaying || r.attempts != attempt {
+		return out, ""
+	}
+	r.status, r.expires = StatusHeld, r.heldUntil
+	out = append(out, "PaymentFailed "+id)
+	if r.heldUntil <= now {
+		out = append(out, m.release(r, ReasonPaymentFailed))
+	}
+	return out, ""
+}
+
+func (m *model) setBlocked(now int64, seatIDs []string, block bool) ([]string, Code) {
+	if len(seatIDs) == 0 || len(seatIDs) > len(m.ids) || hasDup(seatIDs) {
+		return nil, CodeInvalidRequest
+	}
+	var seats []int32
+	for _, sid := range seatIDs {
+		i, ok := m.index(sid)
+		if !ok {
+			return nil, CodeSeatNotFound
+		}
+		seats = append(seats, i)
+	}
+	out := m.expire(now)
+	var change []int32
+	held, booked := false, false
+	for _, s := range seats {
+		switch st := m.status[s]; {
+		case st == SeatReserved:
+			held = true
+		case st == SeatBooked && block:
+			booked = true
+		case block && st == SeatAvailable:
+			change = append(change, s)
+		case !block && st == SeatBlocked:
+			change = append(change, s)
+		}
+	}
+	switch {
+	case held:
+		return out, CodeSeatHeld
+	case booked:
+		return out, CodeSeatUnavailable
+	case len(change) == 0:
+		return out, ""
+	}
+	to, name := SeatAvailable, "SeatsUnblocked"
+	if block {
+		to, name = SeatBlocked, "SeatsBlocked"
+	}
+	for _, s := range change {
+		m.status[s] = to
+	}
+	return append(out, name), ""
+}
+
+// machine is one property run: the harness-wrapped event, the model, the
+// clock, and a snapshot taken part-way.
+type machine struct {
+	t       *rapid.T
+	h       *harness
+	m       *model
+	nowMs   int64
+	nextRes int
+	nextBk  int
+	midSnap []byte
+	midSeq  uint64
+	steps   []string
+}
+
+var propCustomers = []string{"u1", "u2", "u3", "u4", "u5"}
+
+func newMachine(t *rapid.T) *machine {
+	def := smallDef()
+	def.PaymentGraceSeconds = rapid.SampledFrom([]int{30, 90, 600}).Draw(t, "graceSeconds")
+	def.SalesEndAt = t0.Add(time.Hour)
+	h := newHarness(t, def)
+	return &machine{t: t, h: h, m: newModel(h.ev), nowMs: t0.UnixMilli() - 2000}
+}
+
+func (mc *machine) now() time.Time { return time.UnixMilli(mc.nowMs).UTC() }
+
+func (mc *machine) compare(what string, gotRecs []Record, gotErr error, wantRecs []string, wantCode Code) {
+	mc.t.Helper()
+	got := recordTypes(gotRecs)
+	if !slices.Equal(got, wantRecs) || CodeOf(gotErr) != wantCode || (wantCode == "" && gotErr != nil) {
+		mc.t.Fatalf("%s at %d:\ngot  %q, %v\nwant %q, code %q", what, mc.nowMs-t0.UnixMilli(), got, gotErr, wantRecs, wantCode)
+	}
+	mc.steps = append(mc.steps, what)
+}
+
+func (mc *machine) seatID(t *rapid.T, label string) string {
+	i := rapid.IntRange(0, len(mc.m.ids)).Draw(t, label)
+	if i == len(mc.m.ids) {
+		return "Z-1" // unknown
+	}
+	return mc.m.ids[i]
+}
+
+func (mc *machine) seatIDs(t *rapid.T, maxN int) []string {
+	n := rapid.IntRange(0, maxN).Draw(t, "n")
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = mc.seatID(t, "seat")
+	}
+	return ids
+}
+
+// pickRes draws an existing reservation id (or an unknown one) and a
+// customer, usually its owner.
+func (mc *machine) pickRes(t *rapid.T) (id, cust string) {
+	id = "r-unknown"
+	if len(mc.m.order) > 0 && rapid.IntRange(0, 9).Draw(t, "known") > 0 {
+		id = rapid.SampledFrom(mc.m.order).Draw(t, "res").id
+	}
+	cust = rapid.SampledFrom(propCustomers).Draw(t, "cust")
+	if r := mc.m.res[id]; r != nil && rapid.IntRange(0, 3).Draw(t, "owner") > 0 {
+		cust = r.cust
+	}
+	return id, cust
+}
+
+func (mc *machine) attempt(t *rapid.T, id string) uint32 {
+	var cur uint32
+	if r := mc.m.res[id]; r != nil {
+		cur = r.attempts
+	}
+	if rapid.IntRange(0, 3).Draw(t, "current") > 0 {
+		return cur
+	}
+	return rapid.Uint32Range(0, cur+1).Draw(t, "attempt")
+}
+
+func (mc *machine) actions() map[string]func(*rapid.T) {
+	return map[string]func(*rapid.T){
+		"hold": func(t *rapid.T) {
+			cust := rapid.SampledFrom(propCustomers).Draw(t, "cust")
+			id := fmt.Sprintf("r%d", mc.nextRes)
+			if len(mc.m.order) > 0 && rapid.IntRange(0, 19).Draw(t, "reuseID") == 0 {
+				id = rapid.SampledFrom(mc.m.order).Draw(t, "reused").id
+			} else {
+				mc.nextRes++
+			}
+			seats := mc.seatIDs(t, mc.m.max+1)
+			recs, err := mc.h.hold(mc.now(), cust, id, seats...)
+			want, code := mc.m.hold(mc.nowMs, cust, id, seats)
+			mc.compare(fmt.Sprintf("hold %s %s %v", cust, id, seats), recs, err, want, code)
+			if code == CodeSeatUnavailable || code == CodeSeatNotFound {
+				mc.checkErrorSeats(err, seats, code)
+			}
+		},
+		"cancel": func(t *rapid.T) {
+			id, cust := mc.pickRes(t)
+			recs, err := mc.h.cancel(mc.now(), cust, id)
+			want, code := mc.m.cancel(mc.nowMs, cust, id)
+			mc.compare("cancel "+cust+" "+id, recs, err, want, code)
+		},
+		"pay": func(t *rapid.T) {
+			id, cust := mc.pickRes(t)
+			recs, attempt, err := mc.h.pay(mc.now(), cust, id)
+			want, wantAttempt, code := mc.m.pay(mc.nowMs, cust, id)
+			mc.compare("pay "+cust+" "+id, recs, err, want, code)
+			if attempt != wantAttempt {
+				t.Fatalf("pay %s: attempt %d, want %d", id, attempt, wantAttempt)
+			}
+		},
+		"confirm": func(t *rapid.T) {
+			id, _ := mc.pickRes(t)
+			attempt := mc.attempt(t, id)
+			booking := fmt.Sprintf("b%d", mc.nextBk)
+			switch rapid.IntRange(0, 9).Draw(t, "bookingKind") {
+			case 0:
+				booking = "bad id"
+			case 1:
+				booking = "b0" // maybe taken
+			default:
+				mc.nextBk++
+			}
+			recs, err := mc.h.confirm(mc.now(), id, attempt, booking)
+			want, code := mc.m.confirm(mc.nowMs, id, attempt, booking)
+			mc.compare(fmt.Sprintf("confirm %s %d %s", id, attempt, booking), recs, err, want, code)
+		},
+		"fail": func(t *rapid.T) {
+			id, _ := mc.pickRes(t)
+			attempt := mc.attempt(t, id)
+			recs, err := mc.h.fail(mc.now(), id, attempt)
+			want, code := mc.m.fail(mc.nowMs, id, attempt)
+			mc.compare(fmt.Sprintf("fail %s %d", id, attempt), recs, err, want, code)
+		},
+		"block": func(t *rapid.T) {
+			seats := mc.seatIDs(t, 3)
+			recs, err := mc.h.block(mc.now(), seats...)
+			want, code := mc.m.setBlocked(mc.nowMs, seats, true)
+			mc.compare(fmt.Sprintf("block %v", seats), recs, err, want, code)
+		},
+		"unblock": func(t *rapid.T) {
+			seats := mc.seatIDs(t, 3)
+			recs, err := mc.h.unblock(mc.now(), seats...)
+			want, code := mc.m.setBlocked(mc.nowMs, seats, false)
+			mc.compare(fmt.Sprintf("unblock %v", seats), recs, err, want, code)
+		},
+		"tick": func(t *rapid.T) {
+			recs := mc.h.tick(mc.now())
+			mc.compare("tick", recs, nil, mc.m.expire(mc.nowMs), "")
+		},
+		"advance": func(t *rapid.T) {
+			mc.nowMs += rapid.Int64Range(0, 70_000).Draw(t, "ms")
+			mc.steps = append(mc.steps, fmt.Sprintf("advance to %d", mc.nowMs-t0.UnixMilli()))
+		},
+		"advance-to-expiry": func(t *rapid.T) {
+			next, ok := mc.h.ev.NextExpiry()
+			if !ok {
+				return
+			}
+			to := next.UnixMilli() + rapid.Int64Range(-1, 1).Draw(t, "edge")
+			if to > mc.nowMs {
+				mc.nowMs = to
+			}
+			mc.steps = append(mc.steps, fmt.Sprintf("advance to %d", mc.nowMs-t0.UnixMilli()))
+		},
+		"jump": func(t *rapid.T) {
+			if rapid.IntRange(0, 9).Draw(t, "rare") == 0 {
+				mc.nowMs += 30 * 60 * 1000
+			}
+		},
+		"snapshot": func(t *rapid.T) {
+			if mc.midSnap == nil {
+				mc.midSnap, mc.midSeq = mc.h.ev.MarshalSnapshot(), mc.h.ev.Seq()
+			}
+		},
+	}
+}
+
+// checkErrorSeats: seat_unavailable lists exactly the requested seats not
+// available, seat_not_found exactly the unknown ones, in request order.
+func (mc *machine) checkErrorSeats(err error, req []string, code Code) {
+	mc.t.Helper()
+	var want []string
+	for _, id := range req {
+		i, ok := mc.m.index(id)
+		if code == CodeSeatNotFound && !ok || code == CodeSeatUnavailable && ok && mc.m.status[i] != SeatAvailable {
+			want = append(want, id)
+		}
+	}
+	var e *Error
+	if !errors.As(err, &e) || !slices.Equal(e.Seats, want) {
+		mc.t.Fatalf("%s lists %q, want %q", code, e.Seats, want)
+	}
+}
+
+// check compares the engine's whole visible state with the model.
+func (mc *machine) check() {
+	mc.t.Helper()
+	ev, now := mc.h.ev, mc.now()
+	if got := ev.Statuses(); !slices.Equal(got, mc.m.status) {
+		mc.t.Fatalf("seat statuses %v, model %v", got, mc.m.status)
+	}
+	holder := make(map[string]string)
+	for _, r := range mc.m.order {
+		v, err := ev.ReservationByID(now, r.id)
+		if err != nil {
+			mc.t.Fatalf("reservation %s: %v", r.id, err)
+		}
+		wantStatus, wantReason := r.status, r.reason
+		if r.status.Live() && r.expires <= mc.nowMs {
+			wantStatus, wantReason = StatusReleased, ReasonExpired // lapsed, not yet journaled
+		}
+		if v.Status != wantStatus || v.ReleaseReason != wantReason || v.Attempts != r.attempts ||
+			v.ExpiresAt.UnixMilli() != r.expires || v.BookingID != r.booking || v.CustomerID != r.cust {
+			mc.t.Fatalf("reservation %s reads %+v, model %+v", r.id, v, *r)
+		}
+		if r.status.Live() || r.status == StatusBooked {
+			for _, s := range v.Seats {
+				if other, taken := holder[s]; taken {
+					mc.t.Fatalf("seat %s in live/booked reservations %s and %s", s, other, r.id)
+				}
+				holder[s] = r.id
+			}
+		}
+	}
+	for _, c := range propCustomers {
+		var got, want []string
+		for _, v := range ev.Reservations(now, c) {
+			got = append(got, v.ID)
+		}
+		for i := len(mc.m.order) - 1; i >= 0; i-- {
+			if mc.m.order[i].cust == c {
+				want = append(want, mc.m.order[i].id)
+			}
+		}
+		if !slices.Equal(got, want) {
+			mc.t.Fatalf("customer %s reservations %q, model %q", c, got, want)
+		}
+	}
+	if len(ev.Bookings()) != len(mc.m.bookings) {
+		mc.t.Fatalf("%d bookings, model %d", len(ev.Bookings()), len(mc.m.bookings))
+	}
+}
+
+// finish checks the whole run: contiguous seqs, replay from the records,
+// and a midway snapshot plus the rest of the records.
+func (mc *machine) finish() {
+	mc.t.Helper()
+	for i, r := range mc.h.recs {
+		if r.Seq != uint64(i+1) {
+			mc.t.Fatalf("record %d has seq %d", i, r.Seq)
+		}
+	}
+	live := mc.h.ev.MarshalSnapshot()
+	if got := mc.h.replay().MarshalSnapshot(); !bytes.Equal(got, live) {
+		mc.t.Fatalf("replay of %d records differs from the live event", len(mc.h.recs))
+	}
+	if mc.midSnap != nil {
+		ev, err := RestoreEvent(mc.h.recs[0], mc.midSnap)
+		if err != nil {
+			mc.t.Fatalf("restore midway snapshot: %v", err)
+		}
+		for _, r := range mc.h.recs[mc.midSeq:] {
+			if err := ev.Apply(r); err != nil {
+				mc.t.Fatalf("apply %d after the midway snapshot: %v", r.Seq, err)
+			}
+		}
+		if got := ev.MarshalSnapshot(); !bytes.Equal(got, live) {
+			mc.t.Fatalf("midway snapshot at %d + replay differs from the live event", mc.midSeq)
+		}
+	}
+}
+
+func TestPropertyEngine(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		mc := newMachine(t)
+		actions := mc.actions()
+		names := make([]string, 0, len(actions))
+		for n := range actions {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		// Holds are the most common command, as in a sale.
+		names = append(names, "hold", "hold", "hold", "advance", "pay", "confirm")
+		steps := rapid.IntRange(1, 150).Draw(t, "steps")
+		for range steps {
+			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
+			mc.check()
+		}
+		mc.finish()
+	})
+}
+
+// TestPropertyRecordSeqContiguous drives the bare engine (no harness) with
+// random commands and checks that the records of all of them, accepted or
+// rejected, carry sequence numbers 1, 2, 3, … and that Seq follows them.
+func TestPropertyRecordSeqContiguous(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ev, all, err := CreateEvent(smallDef(), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nowMs := t0.UnixMilli()
+		ids := ev.Plan().Seats
+		seat := func() string { return ids[rapid.IntRange(0, len(ids)-1).Draw(t, "seat")].ID }
+		res := func() string { return fmt.Sprintf("r%d", rapid.IntRange(0, 30).Draw(t, "res")) }
+		cust := func() string { return rapid.SampledFrom(propCustomers).Draw(t, "cust") }
+		for range rapid.IntRange(1, 200).Draw(t, "steps") {
+			nowMs += rapid.Int64Range(0, 20_000).Draw(t, "ms")
+			now := time.UnixMilli(nowMs)
+			var recs []Record
+			switch rapid.IntRange(0, 7).Draw(t, "cmd") {
+			case 0, 1:
+				recs, _ = ev.Hold(now, HoldRequest{ReservationID: res(), CustomerID: cust(), SeatIDs: []string{seat(), seat()}})
+			case 2:
+				recs, _ = ev.Cancel(now, cust(), res())
+			case 3:
+				recs, _, _ = ev.BeginPayment(now, cust(), res())
+			case 4:
+				recs, _ = ev.ConfirmPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")), fmt.Sprintf("b%d", len(all)))
+			case 5:
+				recs, _ = ev.FailPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")))
+			case 6:
+				recs, _ = ev.Block(now, []string{seat()})
+			case 7:
+				recs = ev.Tick(now)
+			}
+			all = append(all, recs...)
+			if ev.Seq() != uint64(len(all)) {
+				t.Fatalf("event at seq %d after %d records", ev.Seq(), len(all))
+			}
+		}
+		for i, r := range all {
+			if r.Seq != uint64(i+1) {
+				t.Fatalf("record %d of %d has seq %d", i, len(all), r.Seq)
+			}
+		}
+	})
+}
