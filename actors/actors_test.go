@@ -232,4 +232,3 @@ func TestConcurrentHoldsOneWinner(t *testing.T) {
 		t.Fatalf("got %d seats won, want 4", len(won))
 	}
 }
-

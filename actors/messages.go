@@ -14,8 +14,8 @@ type (
 		reservationID string
 		seatIDs       []string
 	}
-	cancelRequest struct{ customerID, reservationID string }
-	beginPaymentRequest struct{ customerID, reservationID string }
+	cancelRequest         struct{ customerID, reservationID string }
+	beginPaymentRequest   struct{ customerID, reservationID string }
 	confirmPaymentRequest struct {
 		reservationID string
 		attempt       uint32

@@ -72,19 +72,17 @@ type HoldRequest struct {
 // the new event with its EventCreated record (Seq 1). Errors are *Error with
 // code invalid_request or invalid_plan naming the offending field or seat.
 func CreateEvent(def EventDefinition, now time.Time) (*Event, []Record, error) {
-	if err := validateDefinition(&def); err != nil {
+	plan, err := validateDefinition(&def)
+	if err != nil {
 		return nil, nil, err
 	}
+	def.SeatingPlan = nil // journaled compactly in Record.Plan
 	blob, err := json.Marshal(def)
 	if err != nil {
 		return nil, nil, Errorf(CodeInvalidRequest, "event definition: %v", err)
 	}
-	rec := Record{Seq: 1, Type: RecordEventCreated, AtUnixMilli: now.UnixMilli(), Definition: blob}
-	e, err := NewEvent(rec)
-	if err != nil {
-		return nil, nil, err
-	}
-	return e, []Record{rec}, nil
+	rec := Record{Seq: 1, Type: RecordEventCreated, AtUnixMilli: now.UnixMilli(), Definition: blob, Plan: plan.AppendBinary(nil)}
+	return newEvent(def, plan), []Record{rec}, nil
 }
 
 // NewEvent rebuilds an event from its EventCreated record (the first record
@@ -97,10 +95,14 @@ func NewEvent(created Record) (*Event, error) {
 	if err := json.Unmarshal(created.Definition, &def); err != nil {
 		return nil, Errorf(CodeCorruptRecord, "event definition: %v", err)
 	}
-	plan, err := ParsePlan(def.SeatingPlan)
+	plan, err := DecodePlanBinary(created.Plan)
 	if err != nil {
 		return nil, err
 	}
+	return newEvent(def, plan), nil
+}
+
+func newEvent(def EventDefinition, plan *Plan) *Event {
 	def.SeatingPlan = nil
 	e := &Event{
 		def:          def,
@@ -116,7 +118,7 @@ func NewEvent(created Record) (*Event, error) {
 	for _, c := range plan.Categories {
 		e.categories = append(e.categories, Category{Name: c.Name, Color: c.Color, PriceCents: def.Prices[c.Name]})
 	}
-	return e, nil
+	return e
 }
 
 func validID(s string, maxBytes int) bool {
@@ -134,8 +136,8 @@ func validID(s string, maxBytes int) bool {
 // ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-].
 func ValidEventID(id string) bool { return validID(id, eventIDBytesMax) }
 
-func validateDefinition(d *EventDefinition) error {
-	bad := func(format string, args ...any) error { return Errorf(CodeInvalidRequest, format, args...) }
+func validateDefinition(d *EventDefinition) (*Plan, error) {
+	bad := func(format string, args ...any) (*Plan, error) { return nil, Errorf(CodeInvalidRequest, format, args...) }
 	switch {
 	case !ValidEventID(d.ID):
 		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-'", eventIDBytesMax)
@@ -158,12 +160,12 @@ func validateDefinition(d *EventDefinition) error {
 	case len(d.Currency) != 3 || strings.ToUpper(d.Currency) != d.Currency || strings.ContainsFunc(d.Currency, func(r rune) bool { return r < 'A' || r > 'Z' }):
 		return bad("currency must be an ISO 4217 code such as EUR")
 	case len(d.SeatingPlan) == 0:
-		return Errorf(CodeInvalidPlan, "seatingPlan is required")
+		return nil, Errorf(CodeInvalidPlan, "seatingPlan is required")
 	}
 	d.StartsAt, d.OnSaleAt, d.SalesEndAt = d.StartsAt.UTC(), d.OnSaleAt.UTC(), d.SalesEndAt.UTC()
 	plan, err := ParsePlan(d.SeatingPlan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	used := make(map[int16]bool)
 	for _, s := range plan.Seats {
@@ -182,7 +184,7 @@ func validateDefinition(d *EventDefinition) error {
 			return bad("prices: no price for category %q", c.Name)
 		}
 	}
-	return nil
+	return plan, nil
 }
 
 // ID is the event id.

@@ -69,7 +69,18 @@ const (
 	planNameBytesMax = 200
 	seatIDBytesMax   = 128
 	planCoordMax     = 1 << 24
+	labelBytesMax    = 256 // names, colours, row and seat labels
 )
+
+// longLabel returns the first of labels over labelBytesMax bytes.
+func longLabel(labels ...string) (string, bool) {
+	for _, l := range labels {
+		if len(l) > labelBytesMax {
+			return l[:32] + "…", true
+		}
+	}
+	return "", false
+}
 
 // SeatIndex returns the index of the seat with the given seat_guid.
 func (p *Plan) SeatIndex(id string) (int32, bool) {
@@ -217,6 +228,9 @@ func ParsePlan(data []byte) (*Plan, error) {
 		if len(catIndex) >= math.MaxInt16 {
 			return nil, planError("too many categories")
 		}
+		if l, long := longLabel(*c.Name, c.Color); long {
+			return nil, planError("categories[%d]: %q is over %d bytes", i, l, labelBytesMax)
+		}
 		catIndex[*c.Name] = int16(len(p.Categories))
 		p.Categories = append(p.Categories, PlanCategory{Name: *c.Name, Color: c.Color})
 	}
@@ -240,11 +254,17 @@ func ParsePlan(data []byte) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		if l, long := longLabel(z.Name); long {
+			return nil, planError("%s.name %q is over %d bytes", zfield, l, labelBytesMax)
+		}
 		p.Zones = append(p.Zones, z.Name)
 		for ai, a := range z.Areas {
 			ax, ay, err := position(a.Position, fmt.Sprintf("%s.areas[%d].position", zfield, ai))
 			if err != nil {
 				return nil, err
+			}
+			if l, long := longLabel(a.Text, a.Color); long {
+				return nil, planError("%s.areas[%d]: %q is over %d bytes", zfield, ai, l, labelBytesMax)
 			}
 			p.Areas = append(p.Areas, Area{
 				Zone: int32(zi), Text: a.Text, Color: a.Color,
@@ -256,6 +276,9 @@ func ParsePlan(data []byte) (*Plan, error) {
 			rfield := fmt.Sprintf("%s.rows[%d]", zfield, ri)
 			if r.RowNumber == nil {
 				return nil, planError("%s.row_number is missing", rfield)
+			}
+			if l, long := longLabel(*r.RowNumber); long {
+				return nil, planError("%s.row_number %q is over %d bytes", rfield, l, labelBytesMax)
 			}
 			var rx, ry int32
 			if r.Position != nil {
@@ -276,6 +299,9 @@ func ParsePlan(data []byte) (*Plan, error) {
 				}
 				if s.SeatNumber == nil {
 					return nil, planError("seat %q: seat_number is missing", id)
+				}
+				if l, long := longLabel(*s.SeatNumber); long {
+					return nil, planError("seat %q: seat_number %q is over %d bytes", id, l, labelBytesMax)
 				}
 				if s.Category == nil {
 					return nil, planError("seat %q: category is missing", id)

@@ -82,7 +82,8 @@ type Record struct {
 	Reason             ReleaseReason
 	BookingID          string
 	Attempt            uint32 // payment attempt number, from 1
-	Definition         []byte // EventCreated only: the JSON EventDefinition
+	Definition         []byte // EventCreated only: the JSON EventDefinition, without its seating plan
+	Plan               []byte // EventCreated only: the venue plan in Plan.AppendBinary encoding
 }
 
 // Bounds checked by DecodePayload, so that a corrupt length can never make the
@@ -99,7 +100,7 @@ const (
 // Layout, in order: varint AtUnixMilli, string ReservationID, string
 // CustomerID, uvarint len(Seats) then uvarint each seat, varint
 // ExpiresAtUnixMilli, byte Reason, string BookingID, uvarint Attempt, bytes
-// Definition. A string or bytes field is a uvarint length then the bytes.
+// Definition, bytes Plan. A string or bytes field is a uvarint length then the bytes.
 func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, r.AtUnixMilli)
 	dst = appendString(dst, r.ReservationID)
@@ -114,6 +115,8 @@ func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(r.Attempt))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Definition)))
 	dst = append(dst, r.Definition...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Plan)))
+	dst = append(dst, r.Plan...)
 	return dst
 }
 
@@ -157,13 +160,8 @@ func DecodePayload(seq uint64, typ RecordType, payload []byte) (Record, error) {
 		d.fail("attempt out of bounds")
 	}
 	r.Attempt = uint32(att)
-	dl := d.uvarint()
-	if dl > recordDefinitionBytesMax || dl > uint64(len(d.b)) {
-		d.fail("definition length out of bounds")
-	} else if dl > 0 {
-		r.Definition = append([]byte(nil), d.b[:dl]...)
-		d.b = d.b[dl:]
-	}
+	r.Definition = d.bytes()
+	r.Plan = d.bytes()
 	if d.err == "" && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
@@ -227,6 +225,20 @@ func (d *decoder) byte() byte {
 	c := d.b[0]
 	d.b = d.b[1:]
 	return c
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > recordDefinitionBytesMax || n > uint64(len(d.b)) {
+		d.fail("bytes length out of bounds")
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return out
 }
 
 func (d *decoder) str() string {

@@ -1,0 +1,39 @@
+# boxoffice — common tasks. `make run` starts the demo, `make test` runs every test.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+DATA ?= ./data
+
+.PHONY: run build test test-short bench lint fuzz clean
+
+## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
+run:
+	$(GO) run ./cmd/boxoffice serve --demo --data $(DATA)
+
+## build: the boxoffice binary in ./bin
+build:
+	$(GO) build -o bin/boxoffice ./cmd/boxoffice
+
+## test: every test, with the race detector (what CI runs)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: the measured benchmarks of docs/BENCHMARKS.md
+bench:
+	$(GO) test -run '^$$' -bench 'BenchmarkEngineHold|BenchmarkReplay' -benchmem ./engine
+	$(GO) test -run '^$$' -bench 'BenchmarkEventActorHolds' -benchtime 400000x ./actors
+	$(GO) test -run '^$$' -bench 'BenchmarkStadium' -benchtime 1x ./actors
+
+## lint: go vet and staticcheck (fetched through the Go module proxy)
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## fuzz: run each fuzz target for 30 s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodePayload -fuzztime 30s ./engine
+	$(GO) test -run '^$$' -fuzz FuzzParsePlan -fuzztime 30s ./engine
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./persistence
+
+clean:
+	rm -rf bin
