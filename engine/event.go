@@ -137,7 +137,9 @@ func validID(s string, maxBytes int) bool {
 func ValidEventID(id string) bool { return validID(id, eventIDBytesMax) }
 
 func validateDefinition(d *EventDefinition) (*Plan, error) {
-	bad := func(format string, args ...any) (*Plan, error) { return nil, Errorf(CodeInvalidRequest, format, args...) }
+	bad := func(format string, args ...any) (*Plan, error) {
+		return nil, Errorf(CodeInvalidRequest, format, args...)
+	}
 	switch {
 	case !ValidEventID(d.ID):
 		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-'", eventIDBytesMax)

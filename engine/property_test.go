@@ -280,9 +280,10 @@ var propCustomers = []string{"u1", "u2", "u3", "u4", "u5"}
 func newMachine(t *rapid.T) *machine {
 	def := smallDef()
 	def.PaymentGraceSeconds = rapid.SampledFrom([]int{30, 90, 600}).Draw(t, "graceSeconds")
-	def.SalesEndAt = t0.Add(time.Hour)
+	def.SalesEndAt = t0.Add(2 * time.Hour)
 	h := newHarness(t, def)
-	return &machine{t: t, h: h, m: newModel(h.ev), nowMs: t0.UnixMilli() - 2000}
+	start := rapid.SampledFrom([]int64{-1000, 0, 0, 0}).Draw(t, "startMs") // sometimes before on-sale
+	return &machine{t: t, h: h, m: newModel(h.ev), nowMs: t0.UnixMilli() + start}
 }
 
 func (mc *machine) now() time.Time { return time.UnixMilli(mc.nowMs).UTC() }
@@ -296,32 +297,48 @@ func (mc *machine) compare(what string, gotRecs []Record, gotErr error, wantRecs
 	mc.steps = append(mc.steps, what)
 }
 
-func (mc *machine) seatID(t *rapid.T, label string) string {
-	i := rapid.IntRange(0, len(mc.m.ids)).Draw(t, label)
-	if i == len(mc.m.ids) {
-		return "Z-1" // unknown
+// seatIDs draws a seat list: usually 1..maxN distinct known seats;
+// sometimes empty, one too many, with a duplicate or with an unknown id.
+func (mc *machine) seatIDs(t *rapid.T, maxN int) []string {
+	perm := rapid.Permutation(mc.m.ids).Draw(t, "seats")
+	switch k := pct(t, "seatsKind"); {
+	case k < 80:
+		return perm[:rapid.IntRange(1, maxN).Draw(t, "n")]
+	case k < 85:
+		return nil
+	case k < 90:
+		return perm[:maxN+1]
+	case k < 95:
+		n := rapid.IntRange(1, maxN).Draw(t, "n")
+		return append(perm[:n:n], perm[rapid.IntRange(0, n-1).Draw(t, "dup")])
+	default:
+		n := rapid.IntRange(1, maxN).Draw(t, "n")
+		return rapid.Permutation(append(perm[:n-1:n-1], "Z-1")).Draw(t, "order")
 	}
-	return mc.m.ids[i]
 }
 
-func (mc *machine) seatIDs(t *rapid.T, maxN int) []string {
-	n := rapid.IntRange(0, maxN).Draw(t, "n")
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = mc.seatID(t, "seat")
-	}
-	return ids
-}
+// pct draws a percentage. rapid favours small values (and shrinks towards
+// them), so callers give the common case the low numbers.
+func pct(t *rapid.T, label string) int { return rapid.IntRange(0, 99).Draw(t, label) }
 
 // pickRes draws an existing reservation id (or an unknown one) and a
 // customer, usually its owner.
-func (mc *machine) pickRes(t *rapid.T) (id, cust string) {
+func (mc *machine) pickRes(t *rapid.T, prefer ReservationStatus) (id, cust string) {
 	id = "r-unknown"
-	if len(mc.m.order) > 0 && rapid.IntRange(0, 9).Draw(t, "known") > 0 {
+	var preferred []*mres
+	for _, r := range mc.m.order {
+		if r.status == prefer {
+			preferred = append(preferred, r)
+		}
+	}
+	switch k := pct(t, "known"); {
+	case k < 60 && len(preferred) > 0:
+		id = rapid.SampledFrom(preferred).Draw(t, "res").id
+	case k < 95 && len(mc.m.order) > 0:
 		id = rapid.SampledFrom(mc.m.order).Draw(t, "res").id
 	}
 	cust = rapid.SampledFrom(propCustomers).Draw(t, "cust")
-	if r := mc.m.res[id]; r != nil && rapid.IntRange(0, 3).Draw(t, "owner") > 0 {
+	if r := mc.m.res[id]; r != nil && pct(t, "owner") < 80 {
 		cust = r.cust
 	}
 	return id, cust
@@ -332,7 +349,7 @@ func (mc *machine) attempt(t *rapid.T, id string) uint32 {
 	if r := mc.m.res[id]; r != nil {
 		cur = r.attempts
 	}
-	if rapid.IntRange(0, 3).Draw(t, "current") > 0 {
+	if pct(t, "current") < 75 {
 		return cur
 	}
 	return rapid.Uint32Range(0, cur+1).Draw(t, "attempt")
@@ -343,12 +360,12 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 		"hold": func(t *rapid.T) {
 			cust := rapid.SampledFrom(propCustomers).Draw(t, "cust")
 			id := fmt.Sprintf("r%d", mc.nextRes)
-			if len(mc.m.order) > 0 && rapid.IntRange(0, 19).Draw(t, "reuseID") == 0 {
+			if len(mc.m.order) > 0 && pct(t, "reuseID") >= 95 {
 				id = rapid.SampledFrom(mc.m.order).Draw(t, "reused").id
 			} else {
 				mc.nextRes++
 			}
-			seats := mc.seatIDs(t, mc.m.max+1)
+			seats := mc.seatIDs(t, mc.m.max)
 			recs, err := mc.h.hold(mc.now(), cust, id, seats...)
 			want, code := mc.m.hold(mc.nowMs, cust, id, seats)
 			mc.compare(fmt.Sprintf("hold %s %s %v", cust, id, seats), recs, err, want, code)
@@ -357,13 +374,13 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 			}
 		},
 		"cancel": func(t *rapid.T) {
-			id, cust := mc.pickRes(t)
+			id, cust := mc.pickRes(t, StatusHeld)
 			recs, err := mc.h.cancel(mc.now(), cust, id)
 			want, code := mc.m.cancel(mc.nowMs, cust, id)
 			mc.compare("cancel "+cust+" "+id, recs, err, want, code)
 		},
 		"pay": func(t *rapid.T) {
-			id, cust := mc.pickRes(t)
+			id, cust := mc.pickRes(t, StatusHeld)
 			recs, attempt, err := mc.h.pay(mc.now(), cust, id)
 			want, wantAttempt, code := mc.m.pay(mc.nowMs, cust, id)
 			mc.compare("pay "+cust+" "+id, recs, err, want, code)
@@ -372,23 +389,23 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 			}
 		},
 		"confirm": func(t *rapid.T) {
-			id, _ := mc.pickRes(t)
+			id, _ := mc.pickRes(t, StatusPaying)
 			attempt := mc.attempt(t, id)
 			booking := fmt.Sprintf("b%d", mc.nextBk)
-			switch rapid.IntRange(0, 9).Draw(t, "bookingKind") {
-			case 0:
-				booking = "bad id"
-			case 1:
-				booking = "b0" // maybe taken
-			default:
+			switch k := pct(t, "bookingKind"); {
+			case k < 90:
 				mc.nextBk++
+			case k < 95:
+				booking = "bad id"
+			default:
+				booking = "b0" // maybe taken
 			}
 			recs, err := mc.h.confirm(mc.now(), id, attempt, booking)
 			want, code := mc.m.confirm(mc.nowMs, id, attempt, booking)
 			mc.compare(fmt.Sprintf("confirm %s %d %s", id, attempt, booking), recs, err, want, code)
 		},
 		"fail": func(t *rapid.T) {
-			id, _ := mc.pickRes(t)
+			id, _ := mc.pickRes(t, StatusPaying)
 			attempt := mc.attempt(t, id)
 			recs, err := mc.h.fail(mc.now(), id, attempt)
 			want, code := mc.m.fail(mc.nowMs, id, attempt)
@@ -411,22 +428,39 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 			mc.compare("tick", recs, nil, mc.m.expire(mc.nowMs), "")
 		},
 		"advance": func(t *rapid.T) {
-			mc.nowMs += rapid.Int64Range(0, 70_000).Draw(t, "ms")
+			switch k := pct(t, "stride"); {
+			case k < 70:
+				mc.nowMs += rapid.Int64Range(0, 5_000).Draw(t, "ms")
+			case k < 90:
+				mc.nowMs += rapid.Int64Range(5_000, 70_000).Draw(t, "ms")
+			default:
+				mc.nowMs += 60_000
+			}
 			mc.steps = append(mc.steps, fmt.Sprintf("advance to %d", mc.nowMs-t0.UnixMilli()))
 		},
 		"advance-to-expiry": func(t *rapid.T) {
-			next, ok := mc.h.ev.NextExpiry()
-			if !ok {
+			// To the next expiry, or to some live reservation's expiry or
+			// original hold expiry, give or take a millisecond.
+			var edges []int64
+			if next, ok := mc.h.ev.NextExpiry(); ok {
+				edges = append(edges, next.UnixMilli())
+			}
+			for _, r := range mc.m.order {
+				if r.status.Live() {
+					edges = append(edges, r.expires, r.heldUntil)
+				}
+			}
+			if len(edges) == 0 {
 				return
 			}
-			to := next.UnixMilli() + rapid.Int64Range(-1, 1).Draw(t, "edge")
+			to := rapid.SampledFrom(edges).Draw(t, "edge") + rapid.Int64Range(-1, 1).Draw(t, "by")
 			if to > mc.nowMs {
 				mc.nowMs = to
 			}
 			mc.steps = append(mc.steps, fmt.Sprintf("advance to %d", mc.nowMs-t0.UnixMilli()))
 		},
 		"jump": func(t *rapid.T) {
-			if rapid.IntRange(0, 9).Draw(t, "rare") == 0 {
+			if pct(t, "rare") >= 97 {
 				mc.nowMs += 30 * 60 * 1000
 			}
 		},
@@ -543,8 +577,8 @@ func TestPropertyEngine(t *testing.T) {
 		}
 		slices.Sort(names)
 		// Holds are the most common command, as in a sale.
-		names = append(names, "hold", "hold", "hold", "advance", "pay", "confirm")
-		steps := rapid.IntRange(1, 150).Draw(t, "steps")
+		names = append(names, "hold", "hold", "hold", "advance", "advance-to-expiry", "pay", "fail", "confirm")
+		steps := rapid.IntRange(40, 250).Draw(t, "steps")
 		for range steps {
 			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
 			mc.check()
