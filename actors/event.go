@@ -33,6 +33,14 @@ type eventActor struct {
 	lastSnapshotSeq uint64
 	snapshotSeq     uint64 // seq of the snapshot riding on the batch in flight, or 0
 
+	// durableSeq is the last seq known durable. seatSeq and customerSeq
+	// hold, per seat and per customer, the seq of the last record that
+	// touched it (0: durable before this incarnation), so that a refusal can
+	// be answered as soon as the state it depends on is durable.
+	durableSeq  uint64
+	seatSeq     []uint64
+	customerSeq map[string]uint64
+
 	commits       chan commitJob
 	committerDone chan struct{}
 
@@ -115,6 +123,10 @@ func (a *eventActor) handle(ctx actor.Context, msg any) {
 		recs, rep.err = a.ev.Hold(now, engine.HoldRequest{ReservationID: m.reservationID, CustomerID: m.customerID, SeatIDs: m.seatIDs})
 		if rep.err == nil {
 			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
+		} else if len(recs) == 0 && engine.CodeOf(rep.err) == engine.CodeSeatUnavailable {
+			a.answerAfter(ctx.Sender(), rep, a.holdDependency(m))
+			a.armTimer(ctx)
+			return
 		}
 	case *cancelRequest:
 		recs, rep.err = a.ev.Cancel(now, m.customerID, m.reservationID)
@@ -171,9 +183,50 @@ func (a *eventActor) enqueue(recs []engine.Record) {
 		a.batches = append(a.batches, b)
 	}
 	for i := range recs {
-		b.records = append(b.records, recs[i])
-		b.changes = engine.SeatChanges(b.changes, &recs[i])
+		r := &recs[i]
+		b.records = append(b.records, *r)
+		b.changes = engine.SeatChanges(b.changes, r)
+		for _, s := range r.Seats {
+			a.seatSeq[s] = r.Seq
+		}
+		if r.CustomerID != "" {
+			a.customerSeq[r.CustomerID] = r.Seq
+		}
 	}
+}
+
+// holdDependency is the seq of the last record a refused hold's answer
+// depends on: the last change to any seat it asked for or to its customer.
+// Before that record is durable a crash could make the refusal wrong; after
+// it, the refusal is explained by the durable history whatever else is
+// pending (DECISIONS.md D6).
+func (a *eventActor) holdDependency(m *holdRequest) uint64 {
+	dep := a.customerSeq[m.customerID]
+	for _, id := range m.seatIDs {
+		if i, ok := a.ev.Plan().SeatIndex(id); ok {
+			dep = max(dep, a.seatSeq[i])
+		}
+	}
+	return dep
+}
+
+// answerAfter replies once record dep is durable: at once if it is, else
+// with the batch that contains it.
+func (a *eventActor) answerAfter(to *actor.PID, rep *reply, dep uint64) {
+	if to == nil {
+		return
+	}
+	if dep <= a.durableSeq {
+		a.sys.root.Send(to, rep)
+		return
+	}
+	for _, b := range a.batches {
+		if b.records[len(b.records)-1].Seq >= dep {
+			b.replies = append(b.replies, pendingReply{to: to, msg: rep})
+			return
+		}
+	}
+	a.answer(to, rep) // not reached: dep is always in a batch; be safe
 }
 
 // answer replies at once when nothing is pending, else when the newest batch
@@ -225,6 +278,7 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		a.recover(ctx)
 		return
 	}
+	a.durableSeq = m.lastSeq
 	if a.snapshotSeq != 0 {
 		a.lastSnapshotSeq, a.snapshotSeq = a.snapshotSeq, 0
 	}
@@ -269,10 +323,10 @@ func (a *eventActor) recover(ctx actor.Context) {
 		a.recoveryFailed(ctx, err)
 		return
 	}
+	var fresh []engine.Record
 	if last == 0 && a.created != nil {
-		a.ev = a.created
-		a.created = nil
-		a.enqueue(a.createdRecords)
+		a.ev, fresh = a.created, a.createdRecords
+		a.created, a.createdRecords = nil, nil
 	} else {
 		ev, err := a.load()
 		if err != nil {
@@ -282,6 +336,10 @@ func (a *eventActor) recover(ctx actor.Context) {
 		a.ev = ev
 	}
 	a.lastSnapshotSeq = a.ev.Seq()
+	a.durableSeq = last
+	a.seatSeq = make([]uint64, a.ev.Plan().Capacity())
+	a.customerSeq = make(map[string]uint64)
+	a.enqueue(fresh)
 	if a.sys.cfg.Feed != nil {
 		a.sys.cfg.Feed.Reset(a.id, a.ev.Seq(), a.ev.Plan(), a.ev.Info(), a.ev.Statuses())
 	}
