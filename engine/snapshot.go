@@ -136,6 +136,8 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		return bad("reservation count out of bounds")
 	}
 	all := make([]*reservation, 0, n)
+	e.reservations = make(map[string]*reservation, n)
+	e.customers = make(map[string]*customer, n/2)
 	for range n {
 		r := &reservation{}
 		r.id = d.str()
