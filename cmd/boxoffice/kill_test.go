@@ -376,4 +376,3 @@ func flipJournalByte(t *testing.T, dir, eventID string, seq uint64) {
 		t.Fatal(err)
 	}
 }
-
