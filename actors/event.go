@@ -44,8 +44,18 @@ type eventActor struct {
 	commits       chan commitJob
 	committerDone chan struct{}
 
+	// pendingReset is the seat map of a new event, published once its
+	// EventCreated record is durable (persist, then publish).
+	pendingReset *resetArgs
+
 	timerAt     time.Time
 	cancelTimer func()
+}
+
+type resetArgs struct {
+	version  uint64
+	info     engine.EventInfo
+	statuses []engine.SeatStatus
 }
 
 type batch struct {
@@ -279,6 +289,10 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		return
 	}
 	a.durableSeq = m.lastSeq
+	if a.pendingReset != nil && m.lastSeq >= a.pendingReset.version {
+		a.publishReset(a.pendingReset)
+		a.pendingReset = nil
+	}
 	if a.snapshotSeq != 0 {
 		a.lastSnapshotSeq, a.snapshotSeq = a.snapshotSeq, 0
 	}
@@ -289,6 +303,12 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		a.sys.root.Send(r.to, r.msg)
 	}
 	a.flush()
+}
+
+func (a *eventActor) publishReset(r *resetArgs) {
+	if a.sys.cfg.Feed != nil {
+		a.sys.cfg.Feed.Reset(a.id, r.version, a.ev.Plan(), r.info, r.statuses)
+	}
 }
 
 func (a *eventActor) storageError() error {
@@ -317,7 +337,7 @@ func (a *eventActor) failAll(err error) {
 // unavailable; on a storage error it retries after a second.
 func (a *eventActor) recover(ctx actor.Context) {
 	start := time.Now()
-	a.ev, a.unavailable, a.storageErr = nil, nil, nil
+	a.ev, a.unavailable, a.storageErr, a.pendingReset = nil, nil, nil, nil
 	last, err := a.sys.cfg.Journal.LastSeq(a.id)
 	if err != nil {
 		a.recoveryFailed(ctx, err)
@@ -339,10 +359,13 @@ func (a *eventActor) recover(ctx actor.Context) {
 	a.durableSeq = last
 	a.seatSeq = make([]uint64, a.ev.Plan().Capacity())
 	a.customerSeq = make(map[string]uint64)
-	a.enqueue(fresh)
-	if a.sys.cfg.Feed != nil {
-		a.sys.cfg.Feed.Reset(a.id, a.ev.Seq(), a.ev.Plan(), a.ev.Info(), a.ev.Statuses())
+	if fresh == nil {
+		a.publishReset(&resetArgs{a.ev.Seq(), a.ev.Info(), a.ev.Statuses()})
+	} else {
+		a.pendingReset = &resetArgs{a.ev.Seq(), a.ev.Info(), a.ev.Statuses()}
 	}
+	a.enqueue(fresh)
+	a.flush()
 	a.enqueue(a.ev.Tick(a.sys.clock.Now()))
 	a.flush()
 	a.timerAt = time.Time{}

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -151,6 +152,9 @@ func validateDefinition(d *EventDefinition) (*Plan, error) {
 		return bad("onSaleAt is required")
 	case !d.SalesEndAt.IsZero() && !d.SalesEndAt.After(d.OnSaleAt):
 		return bad("salesEndAt must be after onSaleAt")
+	case d.SalesEndAt.IsZero() && !d.StartsAt.After(d.OnSaleAt):
+		// Sales then end at startsAt: the event could never sell a seat.
+		return bad("startsAt must be after onSaleAt when salesEndAt is not set")
 	case d.HoldTTLSeconds < 1 || d.HoldTTLSeconds > HoldTTLSecondsMax:
 		return bad("holdTtlSeconds must be 1–%d", HoldTTLSecondsMax)
 	case d.MaxSeatsPerCustomer < 1 || d.MaxSeatsPerCustomer > MaxSeatsPerCustomerMax:
@@ -177,8 +181,8 @@ func validateDefinition(d *EventDefinition) (*Plan, error) {
 		if slices.IndexFunc(plan.Categories, func(c PlanCategory) bool { return c.Name == name }) < 0 {
 			return bad("prices: category %q is not in the seating plan", name)
 		}
-		if price < 0 {
-			return bad("prices: %q must not be negative", name)
+		if price < 0 || price > priceCentsMax {
+			return bad("prices: %q must be 0–%d", name, int64(priceCentsMax))
 		}
 	}
 	for i, c := range plan.Categories {
@@ -199,7 +203,11 @@ func (e *Event) Plan() *Plan { return e.plan }
 func (e *Event) Seq() uint64 { return e.seq }
 
 // Definition returns the event definition without its seating plan.
-func (e *Event) Definition() EventDefinition { return e.def }
+func (e *Event) Definition() EventDefinition {
+	d := e.def
+	d.Prices = maps.Clone(d.Prices) // the caller's copy, like the rest of d
+	return d
+}
 
 // Statuses returns a copy of every seat's status, indexed like Plan.Seats.
 func (e *Event) Statuses() []SeatStatus { return slices.Clone(e.status) }
@@ -242,7 +250,8 @@ func (e *Event) paymentGraceSeconds() int {
 
 // emit gives rec the next sequence number, applies it and appends it to out.
 // The engine's own decisions must always apply: failure is a programming
-// error, so it panics.
+// error, so it panics. Records own their Seats (callers clone r.seats): the
+// caller may keep or reuse a returned record without touching the state.
 func (e *Event) emit(out []Record, rec Record) []Record {
 	rec.Seq = e.seq + 1
 	if err := e.Apply(rec); err != nil {
@@ -257,7 +266,7 @@ func (e *Event) expireDue(out []Record, now int64) []Record {
 		r := e.expiries[0]
 		out = e.emit(out, Record{
 			Type: RecordHoldReleased, AtUnixMilli: now, ReservationID: r.id,
-			CustomerID: r.customer, Seats: r.seats, Reason: ReasonExpired,
+			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonExpired,
 		})
 	}
 	return out
@@ -376,7 +385,7 @@ func (e *Event) Cancel(now time.Time, customerID, reservationID string) ([]Recor
 	}
 	return e.emit(out, Record{
 		Type: RecordHoldReleased, AtUnixMilli: now.UnixMilli(), ReservationID: r.id,
-		CustomerID: r.customer, Seats: r.seats, Reason: ReasonCancelled,
+		CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonCancelled,
 	}), nil
 }
 
@@ -439,7 +448,7 @@ func (e *Event) ConfirmPayment(now time.Time, reservationID string, attempt uint
 	}
 	return e.emit(out, Record{
 		Type: RecordSeatsBooked, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
-		Seats: r.seats, Attempt: attempt, BookingID: bookingID,
+		Seats: slices.Clone(r.seats), Attempt: attempt, BookingID: bookingID,
 	}), nil
 }
 
@@ -463,7 +472,7 @@ func (e *Event) FailPayment(now time.Time, reservationID string, attempt uint32)
 	if r.heldUntil <= nowMs {
 		out = e.emit(out, Record{
 			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
-			CustomerID: r.customer, Seats: r.seats, Reason: ReasonPaymentFailed,
+			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonPaymentFailed,
 		})
 	}
 	return out, nil
@@ -703,7 +712,11 @@ func (e *Event) retainReleased(r *reservation) {
 	e.released = e.released[1:]
 	delete(e.reservations, old.id)
 	c := e.customers[old.customer]
-	c.reservations = slices.DeleteFunc(c.reservations, func(x *reservation) bool { return x == old })
+	// The oldest release is usually among the customer's oldest
+	// reservations: find it from the front rather than scanning them all.
+	if i := slices.Index(c.reservations, old); i >= 0 {
+		c.reservations = slices.Delete(c.reservations, i, i+1)
+	}
 	if len(c.reservations) == 0 {
 		delete(e.customers, old.customer)
 	}

@@ -10,8 +10,10 @@ import (
 // array; every reserved or booked seat points at a live or booked reservation
 // that lists it, and no seat belongs to two; every live reservation is in the
 // expiry heap and nothing else is; each customer's seat count is what their
-// reservations hold. With a non-zero now (after Tick(now)), no live
-// reservation may be at or past its expiry. It is O(seats + reservations):
+// reservations hold; the retained released reservations, the bookings and
+// each customer's list agree with the reservation index. With a non-zero now
+// (after Tick(now)), no live reservation may be at or past its expiry. It is
+// O(seats + reservations):
 // meant for tests and verification, not the hot path.
 func (e *Event) CheckInvariants(now time.Time) error {
 	var c Counts
@@ -25,14 +27,27 @@ func (e *Event) CheckInvariants(now time.Time) error {
 		return fmt.Errorf("counts %+v do not add up to capacity %d", c, len(e.plan.Seats))
 	}
 	owner := make(map[int32]*reservation)
-	live := 0
+	live, released, booked := 0, 0, 0
 	custSeats := make(map[string]int)
 	for id, r := range e.reservations {
 		if r.id != id {
 			return fmt.Errorf("reservation %q indexed as %q", r.id, id)
 		}
+		if r.createdSeq < 2 || r.createdSeq > e.seq {
+			return fmt.Errorf("reservation %q created at seq %d, event at %d", r.id, r.createdSeq, e.seq)
+		}
+		if (r.status == StatusReleased) != (r.reason != ReasonNone) {
+			return fmt.Errorf("reservation %q is %s with release reason %q", r.id, r.status, r.reason)
+		}
 		if r.status == StatusReleased {
+			released++
 			continue
+		}
+		if r.status == StatusBooked {
+			booked++
+			if r.bookingID == "" || e.bookings[r.bookingID] != r {
+				return fmt.Errorf("booked reservation %q is not indexed under booking %q", r.id, r.bookingID)
+			}
 		}
 		custSeats[r.customer] += len(r.seats)
 		want := SeatBooked
@@ -52,7 +67,11 @@ func (e *Event) CheckInvariants(now time.Time) error {
 			}
 			owner[s] = r
 			if e.status[s] != want || e.holder[s] != r {
-				return fmt.Errorf("seat %s is %s, held by %p; reservation %q (%s) lists it", e.plan.Seats[s].ID, e.status[s], e.holder[s], r.id, r.status)
+				holder := "nothing"
+				if e.holder[s] != nil {
+					holder = fmt.Sprintf("%q", e.holder[s].id)
+				}
+				return fmt.Errorf("seat %s is %s, held by %s; reservation %q (%s) lists it", e.plan.Seats[s].ID, e.status[s], holder, r.id, r.status)
 			}
 		}
 	}
@@ -67,10 +86,37 @@ func (e *Event) CheckInvariants(now time.Time) error {
 			return fmt.Errorf("seat %s is %s but points at reservation %q", e.plan.Seats[i].ID, s, e.holder[i].id)
 		}
 	}
+	if booked != len(e.bookings) {
+		return fmt.Errorf("%d booked reservations, %d bookings", booked, len(e.bookings))
+	}
+	if released != len(e.released) || len(e.released) > ReleasedRetainMax {
+		return fmt.Errorf("%d released reservations, %d retained (at most %d)", released, len(e.released), ReleasedRetainMax)
+	}
+	for _, r := range e.released {
+		if e.reservations[r.id] != r || r.status != StatusReleased {
+			return fmt.Errorf("retained release %q is %s or not indexed", r.id, r.status)
+		}
+	}
+	listed := 0
 	for id, cu := range e.customers {
 		if cu.seats != custSeats[id] {
 			return fmt.Errorf("customer %q counts %d seats, reservations hold %d", id, cu.seats, custSeats[id])
 		}
+		if len(cu.reservations) == 0 {
+			return fmt.Errorf("customer %q is kept with no reservations", id)
+		}
+		for i, r := range cu.reservations {
+			if r.customer != id || e.reservations[r.id] != r {
+				return fmt.Errorf("customer %q lists reservation %q of %q, not indexed", id, r.id, r.customer)
+			}
+			if i > 0 && cu.reservations[i-1].createdSeq >= r.createdSeq {
+				return fmt.Errorf("customer %q lists reservations out of creation order", id)
+			}
+		}
+		listed += len(cu.reservations)
+	}
+	if listed != len(e.reservations) {
+		return fmt.Errorf("customers list %d reservations, the event has %d", listed, len(e.reservations))
 	}
 	for i := 1; i < len(e.expiries); i++ {
 		if e.expiries.Less(i, (i-1)/2) {

@@ -171,6 +171,15 @@ func coord(v *float64, field string) (int32, *Error) {
 	return int32(math.Round(*v)), nil
 }
 
+// absolute checks a position made absolute (zone + row + seat, each within
+// ±planCoordMax, so the sum cannot overflow int32) against the same bound.
+func absolute(field string, x, y int32) (int32, int32, *Error) {
+	if x < -planCoordMax || x > planCoordMax || y < -planCoordMax || y > planCoordMax {
+		return 0, 0, planError("%s is out of range", field)
+	}
+	return x, y, nil
+}
+
 func position(p *pretixPosition, field string) (x, y int32, err *Error) {
 	if p == nil {
 		return 0, 0, planError("%s is missing", field)
@@ -215,6 +224,14 @@ func ParsePlan(data []byte) (*Plan, error) {
 	}
 	p := &Plan{Name: *raw.Name}
 	if raw.Size != nil {
+		// Bounded like coordinates, as the binary encoding the
+		// EventCreated record carries (DecodePlanBinary) requires.
+		if raw.Size.Width < 0 || raw.Size.Width > planCoordMax {
+			return nil, planError("size.width is out of range")
+		}
+		if raw.Size.Height < 0 || raw.Size.Height > planCoordMax {
+			return nil, planError("size.height is out of range")
+		}
 		p.Width, p.Height = raw.Size.Width, raw.Size.Height
 	}
 	catIndex := make(map[string]int16, len(raw.Categories))
@@ -234,11 +251,18 @@ func ParsePlan(data []byte) (*Plan, error) {
 		catIndex[*c.Name] = int16(len(p.Categories))
 		p.Categories = append(p.Categories, PlanCategory{Name: *c.Name, Color: c.Color})
 	}
-	total := 0
+	total, rows, areas := 0, 0, 0
 	for _, z := range raw.Zones {
+		rows += len(z.Rows)
+		areas += len(z.Areas)
 		for _, r := range z.Rows {
 			total += len(r.Seats)
 		}
+	}
+	// DecodePlanBinary bounds these counts too; a plan it could not decode
+	// would make the event unrecoverable.
+	if len(raw.Zones) > PlanSeatsMax || rows > PlanSeatsMax || areas > PlanSeatsMax {
+		return nil, planError("the plan has %d zones, %d rows and %d areas; at most %d of each", len(raw.Zones), rows, areas, PlanSeatsMax)
 	}
 	if total == 0 {
 		return nil, planError("the plan has no seats")
@@ -266,9 +290,13 @@ func ParsePlan(data []byte) (*Plan, error) {
 			if l, long := longLabel(a.Text, a.Color); long {
 				return nil, planError("%s.areas[%d]: %q is over %d bytes", zfield, ai, l, labelBytesMax)
 			}
+			x, y, err := absolute(fmt.Sprintf("%s.areas[%d].position", zfield, ai), zx+ax, zy+ay)
+			if err != nil {
+				return nil, err
+			}
 			p.Areas = append(p.Areas, Area{
 				Zone: int32(zi), Text: a.Text, Color: a.Color,
-				X: zx + ax, Y: zy + ay, Width: int32(clamp(a.Width)), Height: int32(clamp(a.Height)),
+				X: x, Y: y, Width: int32(clamp(a.Width)), Height: int32(clamp(a.Height)),
 				Rotation: a.Rotation,
 			})
 		}
@@ -314,13 +342,17 @@ func ParsePlan(data []byte) (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
+				x, y, err := absolute(fmt.Sprintf("seat %q: position", id), zx+rx+sx, zy+ry+sy)
+				if err != nil {
+					return nil, err
+				}
 				if _, dup := p.index[id]; dup {
 					return nil, planError("seat %q: seat_guid is used twice", id)
 				}
 				p.index[id] = int32(len(p.Seats))
 				p.Seats = append(p.Seats, Seat{
 					ID: id, Number: *s.SeatNumber, Row: rowIdx,
-					X: zx + rx + sx, Y: zy + ry + sy, Category: cat,
+					X: x, Y: y, Category: cat,
 				})
 			}
 			p.Rows = append(p.Rows, row)

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -178,7 +180,7 @@ func TestParsePlanErrors(t *testing.T) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(`{"seat_guid":"x","seat_number":"","position":{"x":0,"y":0},"category":"c"}`)
+			b.WriteString(`{}`) // counted before any seat is checked
 		}
 		b.WriteString(`]}]}]}`)
 		return b.Bytes()
@@ -218,6 +220,22 @@ func TestParsePlanErrors(t *testing.T) {
 		{"huge-coordinate", edit(`"x": 10.4`, `"x": 1e12`), `seat "A-2": position.x is out of range`},
 		{"area-position", edit(`"position": {"x": 30, "y": 5}, `, ``), `zones[0].areas[0].position is missing`},
 		{"string-coordinate", edit(`"x": 10.4`, `"x": "10"`), `malformed`},
+		{"size-negative", edit(`"width": 100`, `"width": -1`), `size.width is out of range`},
+		{"size-huge", edit(`"height": 100`, `"height": 100000000`), `size.height is out of range`},
+		{"seat-absolute-out-of-range", []byte(strings.Replace(strings.Replace(planText, `"position": {"x": 10, "y": 20}`, `"position": {"x": 16000000, "y": 20}`, 1),
+			`"x": 10.4`, `"x": 16000000`, 1)), `seat "A-2": position is out of range`},
+		{"area-absolute-out-of-range", []byte(strings.Replace(strings.Replace(planText, `"position": {"x": 0, "y": 0}, "rows": []`, `"position": {"x": 0, "y": -16000000}, "rows": []`, 1),
+			`"position": {"x": 30, "y": 5}`, `"position": {"x": 30, "y": -16000000}`, 1)), `zones[0].areas[0].position is out of range`},
+		{"too-many-rows", func() []byte {
+			var b bytes.Buffer
+			b.WriteString(`{"name":"Rows","categories":[{"name":"c"}],"zones":[{"position":{"x":0,"y":0},"rows":[`)
+			b.WriteString(`{"row_number":"A","seats":[{"seat_guid":"x","seat_number":"1","position":{"x":0,"y":0},"category":"c"}]}`)
+			for range PlanSeatsMax {
+				b.WriteString(`,{}`) // counted before any row is checked
+			}
+			b.WriteString(`]}]}`)
+			return b.Bytes()
+		}(), `rows`},
 		{"seat-at-wrong-level", []byte(strings.Replace(planText, `"rows": []`, `"rows": [], "seats": [`+seatA1+`]`, 1)), `unknown field "seats"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +273,94 @@ func FuzzParsePlan(f *testing.F) {
 			}
 			return
 		}
+		// An accepted plan is one JSON value and nothing else.
+		if !json.Valid(data) {
+			t.Fatalf("accepted input that is not one JSON value: %q", data)
+		}
 		checkPlanShape(t, p)
+		checkPlanBinary(t, p)
+	})
+}
+
+// checkPlanBinary asserts that the plan survives the binary encoding that
+// the EventCreated record carries: whatever ParsePlan accepts, recovery must
+// be able to decode, to the same plan.
+func checkPlanBinary(t tb, p *Plan) {
+	t.Helper()
+	enc := p.AppendBinary(nil)
+	q, err := DecodePlanBinary(enc)
+	if err != nil {
+		t.Fatalf("accepted plan does not decode from its binary encoding: %v", err)
+	}
+	if !reflect.DeepEqual(normalPlan(p), normalPlan(q)) {
+		t.Fatalf("plan changes in its binary encoding:\n%+v\n%+v", p, q)
+	}
+	if again := q.AppendBinary(nil); !bytes.Equal(again, enc) {
+		t.Fatalf("binary encoding of the decoded plan differs")
+	}
+}
+
+// normalPlan makes nil and empty slices alike, for comparisons.
+func normalPlan(p *Plan) Plan {
+	n := *p
+	n.Categories = append([]PlanCategory{}, p.Categories...)
+	n.Zones = append([]string{}, p.Zones...)
+	n.Rows = append([]Row{}, p.Rows...)
+	n.Areas = append([]Area{}, p.Areas...)
+	return n
+}
+
+func TestPlanBinaryRoundTrip(t *testing.T) {
+	for _, name := range []string{"riverside-concert-hall.json", "harbour-stadium.json"} {
+		p, err := ParsePlan(venueJSON(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlanBinary(t, p)
+		enc := p.AppendBinary(nil)
+		t.Logf("%s: %d bytes of JSON, %d bytes binary", name, len(venueJSON(t, name)), len(enc))
+		if name != "riverside-concert-hall.json" {
+			continue
+		}
+		// Truncations: the first and last 200 bytes, and every 101st.
+		for n := range len(enc) {
+			if n > 200 && n < len(enc)-200 && n%101 != 0 {
+				continue
+			}
+			if _, err := DecodePlanBinary(enc[:n]); CodeOf(err) != CodeCorruptRecord {
+				t.Fatalf("truncated to %d of %d bytes: %v", n, len(enc), err)
+			}
+		}
+	}
+	p, err := ParsePlan([]byte(planText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlanBinary(t, p)
+}
+
+// FuzzDecodePlanBinary: never panics; what decodes is a well-formed plan
+// that encodes back to the same bytes.
+func FuzzDecodePlanBinary(f *testing.F) {
+	for _, data := range [][]byte{[]byte(planText), smallPlan.json()} {
+		p, err := ParsePlan(data)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(p.AppendBinary(nil))
+	}
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodePlanBinary(data)
+		if err != nil {
+			if CodeOf(err) != CodeCorruptRecord {
+				t.Fatalf("error %v is not corrupt_record", err)
+			}
+			return
+		}
+		checkPlanShape(t, p)
+		if again := p.AppendBinary(nil); !bytes.Equal(again, data) {
+			t.Fatalf("re-encoded %x, decoded from %x", again, data)
+		}
 	})
 }

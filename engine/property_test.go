@@ -327,7 +327,7 @@ func (mc *machine) pickRes(t *rapid.T, prefer ReservationStatus) (id, cust strin
 	id = "r-unknown"
 	var preferred []*mres
 	for _, r := range mc.m.order {
-		if r.status == prefer {
+		if r.status == prefer && r.expires > mc.nowMs {
 			preferred = append(preferred, r)
 		}
 	}

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -985,6 +988,11 @@ func TestCreateEventValidation(t *testing.T) {
 		{"unknown-price", func(d *EventDefinition) { d.Prices["Gold"] = 1 }, CodeInvalidRequest, "Gold"},
 		{"negative-price", func(d *EventDefinition) { d.Prices["Premium"] = -1 }, CodeInvalidRequest, "Premium"},
 		{"missing-price", func(d *EventDefinition) { delete(d.Prices, "Standard") }, CodeInvalidRequest, "Standard"},
+		{"huge-price", func(d *EventDefinition) { d.Prices["Premium"] = 1 << 62 }, CodeInvalidRequest, "Premium"},
+		{"starts-before-onsale", func(d *EventDefinition) { d.StartsAt = d.OnSaleAt }, CodeInvalidRequest, "startsAt"},
+		{"starts-before-onsale-with-end", func(d *EventDefinition) {
+			d.StartsAt, d.SalesEndAt = d.OnSaleAt.Add(-time.Hour), d.OnSaleAt.Add(time.Hour)
+		}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			def := smallDef()
@@ -1000,6 +1008,9 @@ func TestCreateEventValidation(t *testing.T) {
 				}
 				return
 			}
+			if tc.name != "ok" {
+				return
+			}
 			if len(recs) != 1 || recs[0].Seq != 1 || recs[0].Type != RecordEventCreated {
 				t.Fatalf("records %+v", recs)
 			}
@@ -1009,9 +1020,145 @@ func TestCreateEventValidation(t *testing.T) {
 				len(info.Categories) != 2 || info.Categories[0] != (Category{Name: "Premium", Color: "#102030", PriceCents: 5000}) {
 				t.Fatalf("info %+v", info)
 			}
-			if d := ev.Definition(); d.SeatingPlan != nil || d.ID != "ev-1" {
-				t.Fatalf("definition keeps its plan or lost its id: %+v", d)
+			if d := ev.Definition(); d.SeatingPlan != nil || d.ID != "ev-1" || d.Prices["Premium"] != 5000 {
+				t.Fatalf("definition keeps its plan or lost its id or prices: %+v", d)
+			}
+			ev.Definition().Prices["Premium"] = 1 // the caller's copy
+			if got := ev.Definition().Prices["Premium"]; got != 5000 {
+				t.Fatalf("changing a returned definition changed the event's price to %d", got)
 			}
 		})
+	}
+}
+
+// TestCheckInvariantsDetects breaks the event's internals one way at a time
+// and expects CheckInvariants to notice: a checker that sees nothing proves
+// nothing.
+func TestCheckInvariantsDetects(t *testing.T) {
+	build := func(t *testing.T) *harness {
+		h := newSmall(t)
+		h.mustHold(at(0), "u1", "r1", "A-1", "A-2")
+		h.mustHold(at(1), "u2", "r2", "A-3")
+		h.mustBook(at(2), "u3", "r3", "A-4")
+		h.mustHold(at(3), "u1", "r4", "A-5")
+		h.cancel(at(4), "u1", "r4")
+		h.block(at(5), "B-1")
+		return h
+	}
+	seat := func(h *harness, id string) int32 { i, _ := h.ev.Plan().SeatIndex(id); return i }
+	for _, tc := range []struct {
+		name   string
+		break_ func(h *harness)
+	}{
+		{"counts", func(h *harness) { h.ev.counts.Available++ }},
+		{"status-without-owner", func(h *harness) { h.ev.status[seat(h, "B-5")] = SeatReserved; h.ev.counts = Counts{14, 4, 1, 1} }},
+		{"reserved-seat-released", func(h *harness) { h.ev.status[seat(h, "A-1")] = SeatAvailable; h.ev.counts = Counts{16, 2, 1, 1} }},
+		{"holder", func(h *harness) { h.ev.holder[seat(h, "A-3")] = h.ev.reservations["r1"] }},
+		{"holder-on-free-seat", func(h *harness) { h.ev.holder[seat(h, "B-9")] = h.ev.reservations["r1"] }},
+		{"customer-seats", func(h *harness) { h.ev.customers["u1"].seats++ }},
+		{"not-in-heap", func(h *harness) { h.ev.expiries.remove(h.ev.reservations["r2"]) }},
+		{"heap-order", func(h *harness) { h.ev.expiries.Swap(0, 1) }},
+		{"released-list", func(h *harness) { h.ev.released = h.ev.released[:0] }},
+		{"booking-index", func(h *harness) { delete(h.ev.bookings, "bk-r3") }},
+		{"customer-list", func(h *harness) { h.ev.customers["u1"].reservations = h.ev.customers["u1"].reservations[1:] }},
+		{"reason-on-live", func(h *harness) { h.ev.reservations["r1"].reason = ReasonCancelled }},
+		{"created-after-seq", func(h *harness) { h.ev.reservations["r4"].createdSeq = h.ev.seq + 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := build(t)
+			tc.break_(h)
+			if err := h.ev.CheckInvariants(time.Time{}); err == nil {
+				t.Fatal("CheckInvariants found nothing")
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+	t.Run("lapsed-after-tick", func(t *testing.T) {
+		h := build(t)
+		if err := h.ev.CheckInvariants(at(59.999)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ev.CheckInvariants(at(60)); err == nil {
+			t.Fatal("a live reservation past its expiry went unnoticed")
+		}
+	})
+}
+
+// TestCreateEventRecovers: every event CreateEvent accepts can be rebuilt
+// from its EventCreated record after the journal codec, with the same read
+// model. (A plan ParsePlan accepts but the record's binary plan encoding
+// cannot carry would make the event unrecoverable.)
+func TestCreateEventRecovers(t *testing.T) {
+	edge := strings.NewReplacer(
+		`"width": 100`, `"width": 16777216`,
+		`"position": {"x": 10, "y": 20}`, `"position": {"x": 16777216, "y": -16777216}`,
+		`"position": {"x": 5, "y": 0}`, `"position": {"x": 0, "y": 0}`,
+		`"position": {"x": 10.4, "y": 0}`, `"position": {"x": -16777216, "y": 16777216}`,
+		`"position": {"x": 5, "y": 30}`, `"position": {"x": -16777216, "y": 16777216}`,
+	).Replace(planText)
+	for name, plan := range map[string]json.RawMessage{
+		"mini":      json.RawMessage(planText),
+		"edge":      json.RawMessage(edge),
+		"riverside": venueJSON(t, "riverside-concert-hall.json"),
+		"stadium":   venueJSON(t, "harbour-stadium.json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := ParsePlan(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prices := map[string]int64{}
+			for _, c := range p.Categories {
+				prices[c.Name] = 100
+			}
+			ev, recs, err := CreateEvent(testDef(plan, prices), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			created, err := DecodePayload(recs[0].Seq, recs[0].Type, recs[0].AppendPayload(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := NewEvent(created)
+			if err != nil {
+				t.Fatalf("NewEvent: %v", err)
+			}
+			if a, b := fmt.Sprintf("%+v", back.Info()), fmt.Sprintf("%+v", ev.Info()); a != b {
+				t.Fatalf("recovered info\n%s\nlive\n%s", a, b)
+			}
+			if !reflect.DeepEqual(normalPlan(back.Plan()), normalPlan(ev.Plan())) {
+				t.Fatal("recovered plan differs")
+			}
+		})
+	}
+}
+
+// TestRecordsDoNotAliasState: the caller owns the records it is given; if it
+// reuses their Seats slices (sorting them for a seat-map delta, say), the
+// event's own state must not change.
+func TestRecordsDoNotAliasState(t *testing.T) {
+	h := newSmall(t)
+	h.mustHold(at(0), "u1", "r1", "A-1", "A-2")
+	h.mustHold(at(0), "u2", "r2", "A-3", "A-4")
+	h.mustHold(at(0), "u3", "r3", "A-5", "A-6")
+	var recs []Record
+	r, _ := h.cancel(at(1), "u1", "r1")
+	recs = append(recs, r...)
+	_, a, _ := h.pay(at(1), "u2", "r2")
+	r, _ = h.confirm(at(1), "r2", a, "b2")
+	recs = append(recs, r...)
+	recs = append(recs, h.tick(at(60))...) // r3 expires
+	before := h.ev.MarshalSnapshot()
+	for _, rec := range recs {
+		for i := range rec.Seats {
+			rec.Seats[i] = 19
+		}
+	}
+	if err := h.ev.CheckInvariants(time.Time{}); err != nil {
+		t.Fatalf("mutating returned records broke the event: %v", err)
+	}
+	if !bytes.Equal(before, h.ev.MarshalSnapshot()) {
+		t.Fatal("mutating returned records changed the event")
 	}
 }

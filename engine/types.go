@@ -78,6 +78,9 @@ const (
 	eventNameBytesMax          = 200
 	customerIDBytesMax         = 256
 	reservationIDBytesMax      = 128
+	// priceCentsMax keeps a reservation's total (at most
+	// MaxSeatsPerCustomerMax seats) far from int64 overflow.
+	priceCentsMax = 1e12
 )
 
 // Category is a price category of an event: its name and colour come from

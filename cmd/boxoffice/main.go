@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// cli is the command line: one binary, several subcommands.
+type cli struct {
+	Serve  serveCmd  `cmd:"" help:"Serve the HTTP API."`
+	Verify verifyCmd `cmd:"" help:"Replay every event's journal and report corruption (exit 1)."`
+}
+
+type serveCmd struct {
+	Options `embed:""`
+}
+
+// Run serves until ctx is cancelled (SIGINT, SIGTERM) or the HTTP server
+// fails, then shuts down gracefully.
+func (c *serveCmd) Run(ctx context.Context) error {
+	m := &Main{Options: c.Options}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		m.log.Info("shutting down")
+	case serveErr = <-m.served:
+		m.served <- serveErr // Close waits for it too
+	}
+	return errors.Join(serveErr, m.Close())
+}
+
+type verifyCmd struct {
+	Data      string `default:"./data" env:"BOXOFFICE_DATA" help:"Data directory to verify (the server must not be running on it)."`
+	LogFormat string `default:"text" enum:"text,json" env:"BOXOFFICE_LOG_FORMAT" help:"Log format: text or json."`
+}
+
+func (c *verifyCmd) Run(out io.Writer) error {
+	// Pebble's replay chatter is noise here; warnings and errors still show.
+	return verify(c.Data, out, newLogger(os.Stderr, c.LogFormat, slog.LevelWarn))
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var args cli
+	k := kong.Parse(&args,
+		kong.Name("boxoffice"),
+		kong.Description("Seat booking for flash ticket sales."),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.BindTo(io.Writer(os.Stdout), (*io.Writer)(nil)),
+		kong.UsageOnError(),
+	)
+	if err := k.Run(); err != nil {
+		if !errors.Is(err, errUnclean) {
+			fmt.Fprintln(os.Stderr, "boxoffice:", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/cmd/boxoffice/demo"
+	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/persistence"
+	"github.com/boxoffice/boxoffice/web"
+)
+
+// Options are the settings of `boxoffice serve`; each flag has a BOXOFFICE_*
+// environment variable.
+type Options struct {
+	Addr               string `default:":8080" env:"BOXOFFICE_ADDR" help:"Listen address (host:port; port 0 picks one)."`
+	Data               string `default:"./data" env:"BOXOFFICE_DATA" help:"Data directory: the journal and the server's own secrets."`
+	Demo               bool   `env:"BOXOFFICE_DEMO" help:"Create the two demo events if missing, enable anonymous sessions, print the admin token."`
+	AdminToken         string `env:"BOXOFFICE_ADMIN_TOKEN" help:"Operators' bearer token (default: generated once into DATA/secrets/admin-token)."`
+	SessionSecret      string `env:"BOXOFFICE_SESSION_SECRET" help:"Key signing anonymous session tokens, at least 32 bytes (default: generated once into DATA/secrets/session-secret)."`
+	JWTHS256Secret     string `name:"jwt-hs256-secret" env:"BOXOFFICE_JWT_HS256_SECRET" help:"Verify customer JWTs signed with HS256 by this secret."`
+	JWTPublicKey       string `name:"jwt-public-key" env:"BOXOFFICE_JWT_PUBLIC_KEY" help:"Verify customer JWTs signed with RS256 or ES256 by the public key in this PEM file."`
+	AnonymousSessions  bool   `env:"BOXOFFICE_ANONYMOUS_SESSIONS" help:"Allow POST /v1/sessions (always on with --demo)."`
+	RateLimitPerSecond int    `default:"50" env:"BOXOFFICE_RATE_LIMIT_PER_SECOND" help:"Requests per second per customer (or client IP without a token); 0 turns it off."`
+	LogFormat          string `default:"text" enum:"text,json" env:"BOXOFFICE_LOG_FORMAT" help:"Log format: text or json."`
+	SnapshotEvery      int    `env:"BOXOFFICE_SNAPSHOT_EVERY" help:"Snapshot an event every this many journal records (0: the actor system's default)."`
+}
+
+// Bounds of the HTTP server and of shutdown.
+const (
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout covers a 16 MiB venue upload on a slow link.
+	readTimeout     = 2 * time.Minute
+	idleTimeout     = 2 * time.Minute
+	shutdownTimeout = 15 * time.Second
+)
+
+// Main is the `boxoffice serve` process: Run starts it and returns once it
+// serves; Close stops it. End-to-end tests run it on port 0.
+type Main struct {
+	Options Options
+	// Logger is where logs go; nil: stderr in Options.LogFormat.
+	Logger *slog.Logger
+
+	log        *slog.Logger
+	web        *web.Server
+	listener   net.Listener
+	httpServer *http.Server
+	served     chan error // the result of http.Server.Serve
+	store      *persistence.Store
+	system     *actors.System
+	adminToken string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Run opens the data directory, starts listening (so /healthz and /readyz
+// answer during recovery), recovers every event, creates the demo events
+// with --demo, and returns once the server is ready. On error everything
+// started is stopped again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	o := &m.Options
+	m.log = m.Logger
+	if m.log == nil {
+		m.log = newLogger(os.Stderr, o.LogFormat, slog.LevelInfo)
+	}
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+	if o.Demo {
+		o.AnonymousSessions = true
+	}
+	if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	secrets := filepath.Join(o.Data, "secrets")
+	m.adminToken = o.AdminToken
+	if m.adminToken == "" {
+		if m.adminToken, err = loadOrCreateSecret(filepath.Join(secrets, "admin-token")); err != nil {
+			return err
+		}
+	}
+	sessionSecret := o.SessionSecret
+	if sessionSecret == "" && o.AnonymousSessions {
+		if sessionSecret, err = loadOrCreateSecret(filepath.Join(secrets, "session-secret")); err != nil {
+			return err
+		}
+	}
+	var publicKey []byte
+	if o.JWTPublicKey != "" {
+		if publicKey, err = os.ReadFile(o.JWTPublicKey); err != nil {
+			return fmt.Errorf("JWT public key: %w", err)
+		}
+	}
+	m.web, err = web.NewServer(web.Config{
+		Logger:             m.log,
+		AdminToken:         m.adminToken,
+		AnonymousSessions:  o.AnonymousSessions,
+		SessionSecret:      []byte(sessionSecret),
+		JWTHS256Secret:     []byte(o.JWTHS256Secret),
+		JWTPublicKeyPEM:    publicKey,
+		RateLimitPerSecond: o.RateLimitPerSecond,
+	})
+	if err != nil {
+		return err
+	}
+
+	if m.listener, err = net.Listen("tcp", o.Addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.httpServer = &http.Server{
+		Handler:           m.web.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.httpServer.Serve(m.listener) }()
+
+	if m.store, err = persistence.Open(filepath.Join(o.Data, "journal"), persistence.Options{Logger: m.log}); err != nil {
+		return err
+	}
+	m.system, err = actors.Start(ctx, actors.Config{
+		Journal:              m.store,
+		Logger:               m.log,
+		Feed:                 m.web.Hub(),
+		SnapshotEveryRecords: o.SnapshotEvery,
+	})
+	if err != nil {
+		return err
+	}
+	m.web.SetSystem(m.system)
+	if o.Demo {
+		if err := m.createDemoEvents(ctx); err != nil {
+			return err
+		}
+	}
+	attrs := []any{"addr", m.Addr(), "data", o.Data, "events", len(m.system.EventIDs()), "anonymousSessions", o.AnonymousSessions}
+	if o.Demo {
+		attrs = append(attrs, "adminToken", m.adminToken)
+	} else if o.AdminToken == "" {
+		attrs = append(attrs, "adminTokenFile", filepath.Join(secrets, "admin-token"))
+	}
+	m.log.Info("boxoffice is serving", attrs...)
+	return nil
+}
+
+// createDemoEvents creates the demo events that do not exist yet.
+func (m *Main) createDemoEvents(ctx context.Context) error {
+	for _, def := range demo.Events(time.Now()) {
+		_, err := m.system.CreateEvent(ctx, def)
+		switch engine.CodeOf(err) {
+		case "":
+			m.log.Info("demo event created", "event", def.ID, "name", def.Name)
+		case engine.CodeEventExists:
+		default:
+			return fmt.Errorf("demo event %s: %w", def.ID, err)
+		}
+	}
+	return nil
+}
+
+// Addr is the address the server listens on (the real port when asked for 0).
+func (m *Main) Addr() string {
+	if m.listener == nil {
+		return ""
+	}
+	return m.listener.Addr().String()
+}
+
+// AdminToken is the operators' token in use (from the flag or the data directory).
+func (m *Main) AdminToken() string { return m.adminToken }
+
+// Close stops accepting connections, drains the requests in flight, then
+// closes the actor system (which makes everything decided durable) and the
+// journal, in that order.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		var errs []error
+		if m.httpServer != nil {
+			if err := m.httpServer.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("drain HTTP: %w", err))
+			}
+			if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, fmt.Errorf("serve HTTP: %w", err))
+			}
+		} else if m.listener != nil {
+			_ = m.listener.Close()
+		}
+		if m.web != nil {
+			m.web.SetSystem(nil)
+		}
+		if m.system != nil {
+			if err := m.system.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close actors: %w", err))
+			}
+		}
+		if m.store != nil {
+			if err := m.store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close journal: %w", err))
+			}
+		}
+		m.closeErr = errors.Join(errs...)
+		if m.log != nil {
+			m.log.Info("boxoffice stopped", "err", m.closeErr)
+		}
+	})
+	return m.closeErr
+}
+
+// newLogger returns a slog logger writing text or JSON from level up.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

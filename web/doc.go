@@ -1,0 +1,49 @@
+// Package web serves boxoffice's HTTP API (../shared/API.md, version 1) with
+// a chi router in front of the actor system, and keeps the read side of
+// every event's seat map (Hub).
+//
+// The contract callers and clients rely on:
+//
+//  1. One error shape. Every error, including unknown paths (404), wrong
+//     methods (405 with Allow), oversized bodies (413 body_too_large), rate
+//     limits (429 rate_limited with Retry-After) and panics (500), is an RFC
+//     9457 problem document (application/problem+json) with a stable "code".
+//     Codes come from engine (engine.Error), from actors (the 503s) and from
+//     this package; problemKinds maps every code to its HTTP status in one
+//     table. Seat lists ride along as unavailableSeats (seat_unavailable),
+//     unknownSeats (seat_not_found) or seatIds (seat_held, duplicates).
+//  2. Error precedence (API.md, Conventions). A request is checked in this
+//     order and the first failure answers: body size (413) and shape (400:
+//     syntax, unknown or case-mismatched or repeated fields, a customerId,
+//     empty or duplicate ids), token (401; a customer token on an admin
+//     endpoint or the admin token on a customer endpoint 403), event (404),
+//     more seats in one request than maxSeatsPerCustomer (400); the event
+//     actor then decides the rest in the engine's order.
+//  3. Identity. Customers present a JWT whose sub is the customer id,
+//     verified with golang-jwt (HS256 secret and/or an RS256 or ES256 public
+//     key; exp required; only the configured algorithms), or, when anonymous
+//     sessions are on, an HS256 token from POST /v1/sessions (issuer
+//     boxoffice-session, random customer id, 24 h). Operators present the
+//     admin token, compared in constant time. A customer only ever reaches
+//     their own reservations; another's reads as reservation_not_found.
+//  4. Reads never queue behind writes. GET /v1/events, GET /v1/events/{id}
+//     and GET .../seats are answered from the Hub, which the actor system
+//     feeds (actors.SeatFeed) after each durable batch. The seat map carries
+//     its version as ETag and answers If-None-Match with 304; its encoded
+//     body is cached per version and at most seatsBodyMaxAge behind, so a
+//     durable change shows within a second.
+//  5. Idempotency-Key on POST /v1/reservations and .../pay: the first response
+//     to a (customer, key) is replayed for the same method, route and body for
+//     24 h; another body → 422 idempotency_key_reused; a repeat while the first
+//     runs waits for it. 5xx and 429 answers are not kept (nothing was
+//     decided). The store is in memory and bounded (100,000 keys).
+//  6. Bounds. Bodies 64 KiB (the admin event upload 16 MiB), every request
+//     under a context deadline, requests per customer (or client IP) per
+//     second when a rate limit is set; operators are not rate limited.
+//
+// Not served yet (later issues): the WebSocket live feed, best available
+// (400), the waiting room (an admin event asking for one is a 400), PATCH of
+// events, refunds, snapshots and the payment webhook. The admin event body
+// accepts focalPoint, orphanSeats "allow" and a disabled waitingRoom without
+// effect; orphanSeats "prevent" is a 400.
+package web

@@ -1,0 +1,163 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/boxoffice/boxoffice/engine"
+	"github.com/go-chi/chi/v5"
+)
+
+// POST /v1/sessions (no body) → 201 {"token", "customerId", "expiresAt"}.
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+	if s.auth.session == nil {
+		s.writeError(w, r, errorf(codeSessionsDisabled, "anonymous sessions are disabled on this server; sign in with your identity provider"))
+		return
+	}
+	token, customerID, expiresAt, err := s.auth.newSession()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusCreated, sessionView{Token: token, CustomerID: customerID, ExpiresAt: expiresAt})
+}
+
+// POST /v1/reservations. The checks run in API.md's order of precedence:
+// body (413, 400 malformed), token (401), event (404), seats per request
+// (400); the actor decides the rest (sales window, unknown seats, the
+// customer's limit, availability).
+func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, bodyBytesMax)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decodeHoldRequest(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	customerID, ok := s.requireCustomer(w, r)
+	if !ok {
+		return
+	}
+	sys, ok := s.system(w, r)
+	if !ok {
+		return
+	}
+	s.idempotent(w, r, customerID, "/v1/reservations", body, func(w http.ResponseWriter) {
+		info, err := s.eventInfo(r, req.EventID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if req.BestAvailable != nil {
+			s.writeError(w, r, errorf(engine.CodeInvalidRequest, "best available is not supported yet; choose seats with seatIds"))
+			return
+		}
+		if len(req.SeatIDs) > info.MaxSeatsPerCustomer {
+			s.writeError(w, r, errorf(engine.CodeInvalidRequest, "%d seats in one request; this event allows at most %d per customer",
+				len(req.SeatIDs), info.MaxSeatsPerCustomer))
+			return
+		}
+		res, err := sys.Hold(r.Context(), req.EventID, customerID, req.SeatIDs)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/reservations/"+url.PathEscape(res.ID))
+		s.writeJSON(w, r, http.StatusCreated, newReservationView(res))
+	})
+}
+
+// GET /v1/reservations?eventId= — the caller's reservations, newest first.
+func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) {
+	customerID, ok := s.requireCustomer(w, r)
+	if !ok {
+		return
+	}
+	sys, ok := s.system(w, r)
+	if !ok {
+		return
+	}
+	list, err := sys.Reservations(r.Context(), customerID, r.URL.Query().Get("eventId"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	views := make([]reservationView, len(list))
+	for i, v := range list {
+		views[i] = newReservationView(v)
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"reservations": views})
+}
+
+// GET /v1/reservations/{reservationId}
+func (s *Server) getReservation(w http.ResponseWriter, r *http.Request) {
+	customerID, ok := s.requireCustomer(w, r)
+	if !ok {
+		return
+	}
+	sys, ok := s.system(w, r)
+	if !ok {
+		return
+	}
+	res, err := sys.Reservation(r.Context(), customerID, chi.URLParam(r, "reservationId"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, newReservationView(res))
+}
+
+// DELETE /v1/reservations/{reservationId} → 204, also when already released.
+func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request) {
+	customerID, ok := s.requireCustomer(w, r)
+	if !ok {
+		return
+	}
+	sys, ok := s.system(w, r)
+	if !ok {
+		return
+	}
+	if err := sys.Cancel(r.Context(), customerID, chi.URLParam(r, "reservationId")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// POST /v1/reservations/{reservationId}/pay → 200 booked, 202 paying.
+func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, bodyBytesMax)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decodePayRequest(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	customerID, ok := s.requireCustomer(w, r)
+	if !ok {
+		return
+	}
+	sys, ok := s.system(w, r)
+	if !ok {
+		return
+	}
+	reservationID := chi.URLParam(r, "reservationId")
+	s.idempotent(w, r, customerID, "/v1/reservations/"+reservationID+"/pay", body, func(w http.ResponseWriter) {
+		res, err := sys.Pay(r.Context(), customerID, reservationID, req.PaymentToken)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if res.Status == engine.StatusPaying {
+			status = http.StatusAccepted
+		}
+		s.writeJSON(w, r, status, newReservationView(res))
+	})
+}

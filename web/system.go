@@ -1,0 +1,45 @@
+package web
+
+import (
+	"context"
+
+	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/engine"
+)
+
+// System is what the HTTP layer asks of the actor system; *actors.System
+// satisfies it. Errors are *engine.Error (engine.CodeOf); besides the engine's
+// codes it may answer event_unavailable, storage_unavailable, overloaded and
+// timeout (all 503).
+type System interface {
+	// CreateEvent creates an event: event_exists, invalid_plan, invalid_request.
+	CreateEvent(ctx context.Context, def engine.EventDefinition) (engine.EventInfo, error)
+	// Event returns an event's read model: event_not_found.
+	Event(ctx context.Context, eventID string) (engine.EventInfo, error)
+	// Hold reserves all of seatIDs for the customer, or none.
+	Hold(ctx context.Context, eventID, customerID string, seatIDs []string) (engine.ReservationView, error)
+	// Reservation returns the customer's reservation; another customer's is
+	// reservation_not_found.
+	Reservation(ctx context.Context, customerID, reservationID string) (engine.ReservationView, error)
+	// Reservations lists the customer's reservations, newest first; eventID
+	// "" means every event.
+	Reservations(ctx context.Context, customerID, eventID string) ([]engine.ReservationView, error)
+	// AdminReservation returns any reservation, for operators.
+	AdminReservation(ctx context.Context, reservationID string) (engine.ReservationView, error)
+	// Pay charges the reservation with the simulated provider.
+	Pay(ctx context.Context, customerID, reservationID, paymentToken string) (engine.ReservationView, error)
+	// Cancel releases a held reservation; idempotent.
+	Cancel(ctx context.Context, customerID, reservationID string) error
+	// Block withholds seats from sale; seat_held when a live reservation holds one.
+	Block(ctx context.Context, eventID string, seatIDs []string) error
+	// Unblock returns withheld seats to sale.
+	Unblock(ctx context.Context, eventID string, seatIDs []string) error
+	// Bookings lists an event's bookings.
+	Bookings(ctx context.Context, eventID string) ([]engine.Booking, error)
+}
+
+// The actor system is the System, and the Hub is its seat feed.
+var (
+	_ System          = (*actors.System)(nil)
+	_ actors.SeatFeed = (*Hub)(nil)
+)
