@@ -8,8 +8,8 @@
 //     FailPayment, Block, Unblock, Tick) takes the current time from the
 //     caller. The engine never reads a clock, draws random numbers, logs,
 //     starts goroutines or does I/O; it imports only the standard library.
-//  2. A command first expires every live reservation whose expiresAt is at
-//     or before now (so an expired hold is expired the moment any command
+//  2. A command whose arguments are valid first expires every live
+//     reservation whose expiresAt is at or before now (so an expired hold is expired the moment any command
 //     touches the event, timer or not), then decides. It returns the
 //     records it produced — already applied to the in-memory state — and an
 //     error. The records must be persisted even when the error is non-nil

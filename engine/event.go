@@ -415,7 +415,7 @@ func (e *Event) BeginPayment(now time.Time, customerID, reservationID string) ([
 	attempt := r.attempts + 1
 	out = e.emit(out, Record{
 		Type: RecordPaymentStarted, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
-		Attempt: attempt, ExpiresAtUnixMilli: nowMs + int64(e.paymentGraceSeconds())*1000,
+		Attempt: attempt, ExpiresAtUnixMilli: max(r.expiresAt, nowMs+int64(e.paymentGraceSeconds())*1000),
 	})
 	return out, attempt, nil
 }

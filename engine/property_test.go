@@ -170,7 +170,7 @@ func (m *model) pay(now int64, cust, id string) ([]string, uint32, Code) {
 		return out, 0, CodeReservationReleased
 	}
 	r.attempts++
-	r.status, r.heldUntil, r.expires = StatusPaying, r.expires, now+m.graceMs
+	r.status, r.heldUntil, r.expires = StatusPaying, r.expires, max(r.expires, now+m.graceMs) // paying never shortens a hold
 	return append(out, "PaymentStarted "+id), r.attempts, ""
 }
 

@@ -549,8 +549,14 @@ func TestPayments(t *testing.T) {
 		h := newHarness(t, def)
 		h.mustHold(at(0), "u1", "r1", "A-1")
 		recs, _, _ := h.pay(at(10), "u1", "r1")
-		if recs[0].ExpiresAtUnixMilli != at(40).UnixMilli() {
-			t.Fatalf("grace deadline %d", recs[0].ExpiresAtUnixMilli)
+		// The hold had until 60 s; a 30 s grace never shortens it.
+		if recs[0].ExpiresAtUnixMilli != at(60).UnixMilli() {
+			t.Fatalf("grace deadline %d, want the hold's own expiry", recs[0].ExpiresAtUnixMilli)
+		}
+		h.mustHold(at(0.5), "u2", "r2", "A-2")
+		recs, _, _ = h.pay(at(50), "u2", "r2")
+		if recs[0].ExpiresAtUnixMilli != at(80).UnixMilli() {
+			t.Fatalf("grace deadline %d, want now + 30 s", recs[0].ExpiresAtUnixMilli)
 		}
 	})
 	t.Run("fail-before-expiry-returns-to-held", func(t *testing.T) {
