@@ -31,7 +31,7 @@ var testSessionSecret = []byte("test-session-secret-0123456789abcdef")
 // real Pebble journal in a temporary directory. Time is an actors.ManualClock
 // shared by the actors and the web layer (token expiry, seat-map ageing).
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *actors.ManualClock
 	store  *persistence.Store
 	sys    *actors.System
@@ -42,7 +42,7 @@ type env struct {
 
 type envOption func(*Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, clock: actors.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))}
 	log := testLogger(t)
@@ -90,11 +90,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 }
 
 // testLogger logs warnings and worse to the test log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -150,7 +150,7 @@ func (e *env) do(method, path, token string, body any, headers ...string) respon
 }
 
 // decode decodes the body into v.
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -158,7 +158,7 @@ func (r response) decode(t *testing.T, v any) {
 }
 
 // problem decodes a problem+json body.
-func (r response) problem(t *testing.T) problem {
+func (r response) problem(t testing.TB) problem {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type = %q, want application/problem+json (status %d, body %s)", ct, r.status, r.body)
@@ -172,7 +172,7 @@ func (r response) problem(t *testing.T) problem {
 }
 
 // wantProblem checks status and code.
-func (r response) wantProblem(t *testing.T, status int, code engine.Code) problem {
+func (r response) wantProblem(t testing.TB, status int, code engine.Code) problem {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
@@ -184,7 +184,7 @@ func (r response) wantProblem(t *testing.T, status int, code engine.Code) proble
 	return p
 }
 
-func (r response) want(t *testing.T, status int) {
+func (r response) want(t testing.TB, status int) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)

@@ -75,14 +75,16 @@ func (s *Server) getSeats(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("ETag", etag(body.version))
 	h.Set("Content-Type", "application/json")
-	data := body.json
 	if acceptsGzip(r) {
-		data = body.gzipped()
 		h.Set("Content-Encoding", "gzip")
+		h.Set("Content-Length", strconv.Itoa(len(body.gzip)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body.gzip)
+		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("Content-Length", strconv.Itoa(body.size))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	_ = body.writeJSON(w) // only a client that went away fails here
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }

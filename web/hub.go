@@ -2,7 +2,7 @@ package web
 
 import (
 	"bytes"
-	"compress/gzip"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
@@ -64,15 +66,22 @@ type seatMap struct {
 	sizeBytes atomic.Int64 // size of the last body, to size the next buffer
 }
 
-// seatsBody is an encoded GET .../seats response for one version.
+// seatsBody is an encoded GET .../seats response for one version, kept only
+// gzip-compressed: the stadium's map is 6.3 MB of JSON but 0.7 MB
+// compressed, and an event's whole footprint is budgeted at 200 bytes per
+// seat (docs/BENCHMARKS.md). Clients that do not accept gzip get it
+// decompressed as it is written.
 type seatsBody struct {
 	version    uint64
 	snapshotAt time.Time
-	json       []byte
-
-	gzipOnce sync.Once
-	gzip     []byte
+	gzip       []byte
+	size       int // bytes of the uncompressed JSON
 }
+
+// jsonBufPool recycles the buffers seat maps are encoded into before
+// compression; the garbage collector empties it, so it holds no memory
+// between sales.
+var jsonBufPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // NewHub returns an empty hub; log receives feed inconsistencies (nil
 // discards). Encoded seat maps are aged on the process's monotonic clock:
@@ -241,24 +250,36 @@ func (h *Hub) seats(eventID string) (body *seatsBody, current uint64, ok bool, e
 	m.scratch = append(m.scratch[:0], m.statuses...)
 	m.mu.RUnlock()
 	b := &seatsBody{version: version, snapshotAt: time.Now()}
-	b.json = m.enc.appendSeatMap(make([]byte, 0, m.sizeBytes.Load()+1024), m.id, version, m.scratch)
-	m.sizeBytes.Store(int64(len(b.json)))
+	bufp := jsonBufPool.Get().(*[]byte)
+	js := m.enc.appendSeatMap((*bufp)[:0], m.id, version, m.scratch)
+	b.gzip, b.size = compress(js, m.sizeBytes.Load()), len(js)
+	*bufp = js
+	jsonBufPool.Put(bufp)
+	m.sizeBytes.Store(int64(len(b.gzip)))
 	m.body.Store(b)
 	h.renders.Add(1)
 	return b, max(current, version), true, nil
 }
 
-// gzipped returns the body compressed once, on first demand.
-func (b *seatsBody) gzipped() []byte {
-	b.gzipOnce.Do(func() {
-		var buf bytes.Buffer
-		buf.Grow(len(b.json) / 8)
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
-		_, _ = zw.Write(b.json)                            // a bytes.Buffer does not fail
-		_ = zw.Close()
-		b.gzip = buf.Bytes()
-	})
-	return b.gzip
+// compress gzips js (fastest level: seat maps are repetitive and encoded
+// often during a sale); sizeHint is the previous compressed size.
+func compress(js []byte, sizeHint int64) []byte {
+	var buf bytes.Buffer
+	buf.Grow(int(max(sizeHint, int64(len(js)/8))) + 512)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
+	_, _ = zw.Write(js)                                // a bytes.Buffer does not fail
+	_ = zw.Close()
+	return bytes.Clone(buf.Bytes())
+}
+
+// writeJSON writes the uncompressed body to w.
+func (b *seatsBody) writeJSON(w io.Writer) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b.gzip))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, zr)
+	return err
 }
 
 func unavailableError(eventID string) error {

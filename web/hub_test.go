@@ -60,7 +60,14 @@ func TestHub(t *testing.T) {
 			X, Y                                    int
 		}
 	}
-	if err := json.Unmarshal(body.json, &m); err != nil {
+	var plain bytes.Buffer
+	if err := body.writeJSON(&plain); err != nil {
+		t.Fatal(err)
+	}
+	if plain.Len() != body.size {
+		t.Fatalf("uncompressed %d bytes, size says %d", plain.Len(), body.size)
+	}
+	if err := json.Unmarshal(plain.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
 	s0 := plan.Seats[0]
@@ -70,12 +77,12 @@ func TestHub(t *testing.T) {
 		m.Seats[0].Category != plan.Categories[s0.Category].Name || m.Seats[0].X != int(s0.X) || m.Seats[0].Number != s0.Number {
 		t.Fatalf("seat map %+v ... first seat %+v", m.EventID, m.Seats[0])
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(body.gzipped()))
+	zr, err := gzip.NewReader(bytes.NewReader(body.gzip))
 	if err != nil {
 		t.Fatal(err)
 	}
 	unzipped, _ := io.ReadAll(zr)
-	if !bytes.Equal(unzipped, body.json) {
+	if !bytes.Equal(unzipped, plain.Bytes()) {
 		t.Fatal("gzip body differs")
 	}
 	if again, _, _, _ := h.seats("e1"); again != body {
@@ -143,4 +150,25 @@ func BenchmarkSeatMapEncode(b *testing.B) {
 		out = enc.appendSeatMap(out[:0], "harbour-stadium", 1, statuses)
 	}
 	b.ReportMetric(float64(len(out)), "bytes/map")
+}
+
+// BenchmarkSeatMapRender measures what the hub does per new version it
+// serves: encode the stadium map and gzip it.
+func BenchmarkSeatMapRender(b *testing.B) {
+	data, err := os.ReadFile("../testdata/venues/harbour-stadium.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := engine.ParsePlan(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := newPlanEncoding(plan)
+	statuses := make([]engine.SeatStatus, plan.Capacity())
+	var out, gz []byte
+	for b.Loop() {
+		out = enc.appendSeatMap(out[:0], "harbour-stadium", 1, statuses)
+		gz = compress(out, int64(len(gz)))
+	}
+	b.ReportMetric(float64(len(gz)), "gzip-bytes/map")
 }
