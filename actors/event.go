@@ -65,7 +65,7 @@ type batch struct {
 }
 
 type pendingReply struct {
-	to  *actor.PID
+	to  chan<- *reply
 	msg *reply
 }
 
@@ -107,23 +107,25 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		if a.storageErr != nil || a.unavailable != nil {
 			a.recover(ctx)
 		}
+	case *request:
+		a.handle(ctx, m.reply, m.body)
 	default:
-		a.handle(ctx, m)
+		a.sys.logger.Warn("event actor: unexpected message", "event", a.id, "type", typeName(m))
 	}
 }
 
 // handle decides one request. Every request is answered: at once when nothing
 // is pending, else with the newest batch.
-func (a *eventActor) handle(ctx actor.Context, msg any) {
+func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 	rep := &reply{}
 	switch {
 	case a.unavailable != nil:
 		rep.err = engine.Errorf(CodeEventUnavailable, "event %q is unavailable: its journal failed verification", a.id)
-		a.answer(ctx.Sender(), rep)
+		a.answer(to, rep)
 		return
 	case a.storageErr != nil:
 		rep.err = engine.Errorf(CodeStorageUnavailable, "the journal of event %q cannot be written right now; retry later", a.id)
-		a.answer(ctx.Sender(), rep)
+		a.answer(to, rep)
 		return
 	}
 	now := a.sys.clock.Now()
@@ -134,7 +136,7 @@ func (a *eventActor) handle(ctx actor.Context, msg any) {
 		if rep.err == nil {
 			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
 		} else if len(recs) == 0 && engine.CodeOf(rep.err) == engine.CodeSeatUnavailable {
-			a.answerAfter(ctx.Sender(), rep, a.holdDependency(m))
+			a.answerAfter(to, rep, a.holdDependency(m))
 			a.armTimer(ctx)
 			return
 		}
@@ -174,7 +176,7 @@ func (a *eventActor) handle(ctx actor.Context, msg any) {
 		return
 	}
 	a.enqueue(recs)
-	a.answer(ctx.Sender(), rep)
+	a.answer(to, rep)
 	a.flush()
 	a.armTimer(ctx)
 }
@@ -222,12 +224,9 @@ func (a *eventActor) holdDependency(m *holdRequest) uint64 {
 
 // answerAfter replies once record dep is durable: at once if it is, else
 // with the batch that contains it.
-func (a *eventActor) answerAfter(to *actor.PID, rep *reply, dep uint64) {
-	if to == nil {
-		return
-	}
+func (a *eventActor) answerAfter(to chan<- *reply, rep *reply, dep uint64) {
 	if dep <= a.durableSeq {
-		a.sys.root.Send(to, rep)
+		to <- rep
 		return
 	}
 	for _, b := range a.batches {
@@ -241,15 +240,12 @@ func (a *eventActor) answerAfter(to *actor.PID, rep *reply, dep uint64) {
 
 // answer replies at once when nothing is pending, else when the newest batch
 // (the one pending when the answer was decided) is durable.
-func (a *eventActor) answer(to *actor.PID, rep *reply) {
-	if to == nil {
-		return
-	}
+func (a *eventActor) answer(to chan<- *reply, rep *reply) {
 	if n := len(a.batches); n > 0 {
 		a.batches[n-1].replies = append(a.batches[n-1].replies, pendingReply{to: to, msg: rep})
 		return
 	}
-	a.sys.root.Send(to, rep)
+	to <- rep
 }
 
 // flush hands the oldest batch to the committer unless one is in flight.
@@ -281,7 +277,7 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 			"event", a.id, "seq", b.records[0].Seq, "err", m.err)
 		for _, r := range b.replies {
 			r.msg.err = a.storageError()
-			a.sys.root.Send(r.to, r.msg)
+			r.to <- r.msg
 		}
 		a.failAll(a.storageError())
 		a.storageErr = m.err
@@ -300,7 +296,7 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		a.sys.cfg.Feed.Apply(a.id, m.lastSeq, b.changes)
 	}
 	for _, r := range b.replies {
-		a.sys.root.Send(r.to, r.msg)
+		r.to <- r.msg
 	}
 	a.flush()
 }
@@ -324,7 +320,7 @@ func (a *eventActor) failAll(err error) {
 		for _, r := range b.replies {
 			r.msg.err = err
 			r.msg.reservation = engine.ReservationView{}
-			a.sys.root.Send(r.to, r.msg)
+			r.to <- r.msg
 		}
 	}
 	a.batches = nil

@@ -6,8 +6,17 @@ import (
 	"github.com/boxoffice/boxoffice/engine"
 )
 
-// Requests to an event actor. Each is answered with a *reply (below) only
-// once the batch that was pending when it was decided is durable.
+// request carries one request to an event actor and the channel its one
+// reply goes to (capacity 1: the actor never blocks on it). A plain channel
+// instead of a protoactor future: no process-registry entry and no timer
+// per request, and the waiting caller owns its own timeout.
+type request struct {
+	body  any
+	reply chan *reply
+}
+
+// Request bodies. Each is answered with a *reply (below) only once the
+// batch that was pending when it was decided is durable.
 type (
 	holdRequest struct {
 		customerID    string

@@ -87,6 +87,7 @@ type System struct {
 
 type eventRef struct {
 	pid      *actor.PID
+	disp     *workerDispatcher
 	inflight atomic.Int64
 }
 
@@ -136,12 +137,13 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 }
 
 func (s *System) spawn(id string, created *engine.Event, recs []engine.Record) *eventRef {
+	disp := newWorkerDispatcher(300)
 	props := actor.PropsFromProducer(func() actor.Actor {
 		a := &eventActor{sys: s, id: id, created: created, createdRecords: recs}
 		created, recs = nil, nil // a restart recovers from the journal instead
 		return a
-	})
-	ref := &eventRef{}
+	}, actor.WithDispatcher(disp))
+	ref := &eventRef{disp: disp}
 	pid, err := s.root.SpawnNamed(props, "event/"+id)
 	if err != nil {
 		pid = s.root.Spawn(props)
@@ -173,6 +175,7 @@ func (s *System) Close(ctx context.Context) error {
 		if err := s.root.StopFuture(r.pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop event %s: %w", id, err))
 		}
+		r.disp.stop()
 	}
 	s.as.Shutdown()
 	return errors.Join(errs...)
@@ -221,13 +224,17 @@ func (s *System) ask(ctx context.Context, r *eventRef, msg any) (*reply, error) 
 	if timeout <= 0 {
 		return nil, engine.Errorf(CodeTimeout, "the request timed out")
 	}
-	res, err := s.root.RequestFuture(r.pid, msg, timeout).Result()
-	if err != nil {
+	ch := make(chan *reply, 1)
+	s.root.Send(r.pid, &request{body: msg, reply: ch})
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var rep *reply
+	select {
+	case rep = <-ch:
+	case <-timer.C:
 		return nil, engine.Errorf(CodeTimeout, "the event did not answer within %s", timeout)
-	}
-	rep, ok := res.(*reply)
-	if !ok {
-		return nil, fmt.Errorf("actors: unexpected reply %T", res)
+	case <-ctx.Done():
+		return nil, engine.Errorf(CodeTimeout, "the request was abandoned: %v", ctx.Err())
 	}
 	if rep.err != nil {
 		return rep, rep.err

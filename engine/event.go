@@ -134,6 +134,28 @@ func validID(s string, maxBytes int) bool {
 	return true
 }
 
+// firstDuplicate returns the first id that appears twice in ids. Requests
+// are small (at most MaxSeatsPerCustomerMax seats for holds), so a quadratic
+// scan beats a map; long operator lists use a map.
+func firstDuplicate(ids []string) (string, bool) {
+	if len(ids) <= 16 {
+		for i, id := range ids {
+			if slices.Contains(ids[:i], id) {
+				return id, true
+			}
+		}
+		return "", false
+	}
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			return id, true
+		}
+		seen[id] = struct{}{}
+	}
+	return "", false
+}
+
 // ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-].
 func ValidEventID(id string) bool { return validID(id, eventIDBytesMax) }
 
@@ -308,12 +330,8 @@ func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, error) {
 	if _, dup := e.reservations[req.ReservationID]; dup {
 		return nil, Errorf(CodeInvalidRequest, "reservation id %q is already used", req.ReservationID)
 	}
-	seen := make(map[string]struct{}, len(req.SeatIDs))
-	for _, id := range req.SeatIDs {
-		if _, dup := seen[id]; dup {
-			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
-		}
-		seen[id] = struct{}{}
+	if id, dup := firstDuplicate(req.SeatIDs); dup {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
 	}
 	nowMs := now.UnixMilli()
 	if now.Before(e.def.OnSaleAt) {
@@ -487,12 +505,8 @@ func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
 	}
 	// Duplicates are a malformed request (400), which API.md ranks before
 	// unknown seats (404): check them first, unknown ids included.
-	seen := make(map[string]struct{}, len(seatIDs))
-	for _, id := range seatIDs {
-		if _, dup := seen[id]; dup {
-			return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
-		}
-		seen[id] = struct{}{}
+	if id, dup := firstDuplicate(seatIDs); dup {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
 	}
 	seats := make([]int32, 0, len(seatIDs))
 	var unknown []string
