@@ -165,3 +165,43 @@ func TestCaseC12(t *testing.T) {
 		t.Fatalf("U2 holds %d seats, want 4", seats)
 	}
 }
+
+// TestAcceptanceHoldPayBook is the core issue's acceptance walk over real
+// HTTP: session → hold 2 seats → 201 with expiresAt; another customer
+// holding one of them → 409 seat_unavailable listing it; pay with tok_visa →
+// 200 booked; within 1 s GET seats shows both booked; DELETE on the booked
+// reservation → 409 already_booked.
+func TestAcceptanceHoldPayBook(t *testing.T) {
+	e := newEnv(t)
+	e.createEvent("walk", nil)
+	u1, _ := e.session()
+	u2, _ := e.session()
+	res := e.hold(u1, "walk", "stalls-C-7", "stalls-C-8")
+	res.want(t, 201)
+	var r reservationView
+	res.decode(t, &r)
+	if r.ExpiresAt.IsZero() || !r.ExpiresAt.After(e.clock.Now()) || r.Status != "held" {
+		t.Fatalf("hold: %s", res.body)
+	}
+	p := e.hold(u2, "walk", "stalls-C-8", "stalls-C-9").wantProblem(t, 409, engine.CodeSeatUnavailable)
+	if !slices.Equal(p.UnavailableSeats, []string{"stalls-C-8"}) {
+		t.Fatalf("unavailableSeats = %v, want [stalls-C-8]", p.UnavailableSeats)
+	}
+	var paid reservationView
+	e.do(http.MethodPost, "/v1/reservations/"+r.ID+"/pay", u1, map[string]string{"paymentToken": "tok_visa"}).decode(t, &paid)
+	if paid.Status != "booked" || paid.BookingID == "" {
+		t.Fatalf("pay: %+v", paid)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		seats, _ := e.seatStatuses("walk")
+		if seats["stalls-C-7"] == "booked" && seats["stalls-C-8"] == "booked" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 1 s the seat map shows %s and %s", seats["stalls-C-7"], seats["stalls-C-8"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.do(http.MethodDelete, "/v1/reservations/"+r.ID, u1, nil).wantProblem(t, 409, engine.CodeAlreadyBooked)
+}
