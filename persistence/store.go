@@ -25,6 +25,9 @@ const (
 	AppendRecordsMax = 1 << 16
 	// SnapshotStateBytesMax is the largest snapshot state SaveSnapshot accepts.
 	SnapshotStateBytesMax = 256 << 20
+	// MemTableBytes is the size of one Pebble memtable (Pebble keeps up to
+	// two before it stalls writes).
+	MemTableBytes = 64 << 20
 	// DefaultCacheBytes is the block cache size when Options.CacheBytes is 0.
 	DefaultCacheBytes = 8 << 20
 )
@@ -108,6 +111,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cache:              cache,
 		FormatMajorVersion: formatMajorVersion,
 		Logger:             pebbleLogger{log: logger.With("component", "pebble"), fatal: &s.fatal},
+		// A journal's records are short-lived: a snapshot deletes them and
+		// replaces the previous snapshot. A memtable large enough to hold
+		// the records between two snapshots lets a flush drop them instead of
+		// writing and compacting them (measured: compactions were 18% of CPU
+		// of a hot event with Pebble's 4 MiB default).
+		MemTableSize: MemTableBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("persistence: open %s: %w", dir, err)
