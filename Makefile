@@ -6,8 +6,8 @@ DATA ?= ./data
 .PHONY: run build test test-short bench lint fuzz clean
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
-run:
-	$(GO) run ./cmd/boxoffice serve --demo --data $(DATA)
+run: build
+	./bin/boxoffice serve --demo --data $(DATA)
 
 ## build: the boxoffice binary in ./bin
 build:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/boxoffice/boxoffice/engine"
 	"github.com/cockroachdb/pebble/v2"
@@ -118,6 +119,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		// of a hot event with Pebble's 4 MiB default).
 		MemTableSize: MemTableBytes,
 	})
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("persistence: %s is locked by another process (is a boxoffice server running on this data directory?): %w", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("persistence: open %s: %w", dir, err)
 	}
@@ -465,8 +469,10 @@ type pebbleLogger struct {
 	fatal *atomic.Pointer[string]
 }
 
+// Infof logs at debug level: Pebble's informational lines (WAL replay,
+// compactions) are routine for an operator.
 func (l pebbleLogger) Infof(format string, args ...any) {
-	l.log.Info(fmt.Sprintf(format, args...))
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {

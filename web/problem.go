@@ -132,7 +132,7 @@ func problemFor(err error) problem {
 // logged with the request; client errors are not.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
-	if p.Status >= 500 {
+	if p.Status >= 500 && p.Code != string(codeNotReady) { // not_ready is expected while recovering
 		level := slog.LevelError
 		if p.Status == http.StatusServiceUnavailable {
 			level = slog.LevelWarn

@@ -60,6 +60,13 @@ func main() {
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.BindTo(io.Writer(os.Stdout), (*io.Writer)(nil)),
 		kong.UsageOnError(),
+		kong.Exit(func(code int) {
+			// kong exits 80 on a usage error; 2 is what shells expect.
+			if code == 80 {
+				code = 2
+			}
+			os.Exit(code)
+		}),
 	)
 	if err := k.Run(); err != nil {
 		if !errors.Is(err, errUnclean) {

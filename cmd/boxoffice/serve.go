@@ -33,7 +33,7 @@ type Options struct {
 	AnonymousSessions  bool   `env:"BOXOFFICE_ANONYMOUS_SESSIONS" help:"Allow POST /v1/sessions (always on with --demo)."`
 	RateLimitPerSecond int    `default:"50" env:"BOXOFFICE_RATE_LIMIT_PER_SECOND" help:"Requests per second per customer (or client IP without a token); 0 turns it off."`
 	LogFormat          string `default:"text" enum:"text,json" env:"BOXOFFICE_LOG_FORMAT" help:"Log format: text or json."`
-	SnapshotEvery      int    `env:"BOXOFFICE_SNAPSHOT_EVERY" help:"Snapshot an event every this many journal records (0: the actor system's default)."`
+	SnapshotEvery      int    `default:"20000" env:"BOXOFFICE_SNAPSHOT_EVERY" help:"Snapshot an event every this many journal records (bounds recovery time)."`
 }
 
 // Bounds of the HTTP server and of shutdown.
@@ -61,6 +61,8 @@ type Main struct {
 	system     *actors.System
 	adminToken string
 
+	ready     bool // Run finished: Close then reports a stop, not a failed start
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -82,6 +84,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if o.Demo {
 		o.AnonymousSessions = true
+	}
+	if o.SnapshotEvery < 0 {
+		return fmt.Errorf("--snapshot-every must be a positive number of records, not %d", o.SnapshotEvery)
 	}
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -143,12 +148,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.web.SetSystem(m.system)
 	if o.Demo {
 		if err := m.createDemoEvents(ctx); err != nil {
 			return err
 		}
 	}
+	// Ready only now: every event recovered, the demo events created, and
+	// each one's seat map published to the hub.
+	m.web.SetSystem(m.system)
 	attrs := []any{"addr", m.Addr(), "data", o.Data, "events", len(m.system.EventIDs()), "anonymousSessions", o.AnonymousSessions}
 	if o.Demo {
 		attrs = append(attrs, "adminToken", m.adminToken)
@@ -156,6 +163,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		attrs = append(attrs, "adminTokenFile", filepath.Join(secrets, "admin-token"))
 	}
 	m.log.Info("boxoffice is serving", attrs...)
+	m.ready = true
 	return nil
 }
 
@@ -217,8 +225,14 @@ func (m *Main) Close() error {
 			}
 		}
 		m.closeErr = errors.Join(errs...)
-		if m.log != nil {
-			m.log.Info("boxoffice stopped", "err", m.closeErr)
+		switch {
+		case m.log == nil:
+		case m.closeErr != nil:
+			m.log.Error("boxoffice stopped uncleanly", "err", m.closeErr)
+		case !m.ready:
+			m.log.Info("boxoffice did not start") // the caller reports why
+		default:
+			m.log.Info("boxoffice stopped cleanly")
 		}
 	})
 	return m.closeErr
