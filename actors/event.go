@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -51,6 +52,10 @@ type eventActor struct {
 	timerAt     time.Time
 	cancelTimer func()
 }
+
+// customerSeqSweepAt is the size of customerSeq past which a commit sweeps
+// it of durable entries.
+const customerSeqSweepAt = 4096
 
 type resetArgs struct {
 	version  uint64
@@ -132,6 +137,16 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 	var recs []engine.Record
 	switch m := msg.(type) {
 	case *holdRequest:
+		if m.idempotent {
+			if v, err := a.ev.Reservation(now, m.customerID, m.reservationID); err == nil {
+				if sameSeats(v.Seats, m.seatIDs) {
+					rep.reservation = v
+				} else {
+					rep.err = engine.Errorf(CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+				}
+				break
+			}
+		}
 		recs, rep.err = a.ev.Hold(now, engine.HoldRequest{ReservationID: m.reservationID, CustomerID: m.customerID, SeatIDs: m.seatIDs})
 		if rep.err == nil {
 			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
@@ -285,6 +300,16 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		return
 	}
 	a.durableSeq = m.lastSeq
+	if len(a.customerSeq) > customerSeqSweepAt {
+		// Entries at or below the durable seq say nothing more than a
+		// missing entry does; dropping them keeps the map bounded by the
+		// customers active in the batches in flight.
+		for c, seq := range a.customerSeq {
+			if seq <= m.lastSeq {
+				delete(a.customerSeq, c)
+			}
+		}
+	}
 	if a.pendingReset != nil && m.lastSeq >= a.pendingReset.version {
 		a.publishReset(a.pendingReset)
 		a.pendingReset = nil
@@ -405,6 +430,19 @@ func (a *eventActor) recoveryFailed(ctx actor.Context, err error) {
 	a.storageErr = err
 	a.sys.logger.Error("event recovery failed; retrying", "event", a.id, "err", err)
 	a.sys.clock.SendAfter(a.sys.root, time.Second, ctx.Self(), &retryRecovery{})
+}
+
+// sameSeats reports whether a and b hold the same seat ids, in any order.
+func sameSeats(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, id := range b {
+		if !slices.Contains(a, id) {
+			return false
+		}
+	}
+	return true
 }
 
 func isCorruption(err error) bool {

@@ -22,6 +22,10 @@ type (
 		customerID    string
 		reservationID string
 		seatIDs       []string
+		// idempotent: the id derives from the client's Idempotency-Key, so
+		// an existing reservation of this customer with this id is the
+		// answer of an earlier attempt, to be returned again.
+		idempotent bool
 	}
 	cancelRequest         struct{ customerID, reservationID string }
 	beginPaymentRequest   struct{ customerID, reservationID string }

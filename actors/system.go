@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ const (
 	CodeStorageUnavailable engine.Code = "storage_unavailable"
 	CodeOverloaded         engine.Code = "overloaded"
 	CodeTimeout            engine.Code = "timeout"
+	// CodeIdempotencyKeyReused (422): an Idempotency-Key sent again with
+	// other seats.
+	CodeIdempotencyKeyReused engine.Code = "idempotency_key_reused"
 )
 
 // Journal is what the event actors need of the write-ahead log. Append takes
@@ -296,6 +300,22 @@ func (s *System) Event(ctx context.Context, eventID string) (engine.EventInfo, e
 // timeout.
 func (s *System) Hold(ctx context.Context, eventID, customerID string, seatIDs []string) (engine.ReservationView, error) {
 	rep, err := s.request(ctx, eventID, &holdRequest{customerID: customerID, reservationID: newID("r", eventID), seatIDs: seatIDs})
+	if err != nil {
+		return engine.ReservationView{}, err
+	}
+	return rep.reservation, nil
+}
+
+// HoldIdempotent is Hold for a request carrying an Idempotency-Key: the
+// reservation id derives from the customer, the key and the event, so a
+// retry — also after a timeout whose hold became durable later, and after a
+// restart — finds the reservation its first attempt made and returns it
+// instead of holding again. The same key with other seats:
+// idempotency_key_reused.
+func (s *System) HoldIdempotent(ctx context.Context, eventID, customerID, idempotencyKey string, seatIDs []string) (engine.ReservationView, error) {
+	sum := sha256.Sum256([]byte(customerID + "\x00" + idempotencyKey + "\x00" + eventID))
+	id := "r" + idEncoding.EncodeToString(sum[:10]) + "." + eventID
+	rep, err := s.request(ctx, eventID, &holdRequest{customerID: customerID, reservationID: id, seatIDs: seatIDs, idempotent: true})
 	if err != nil {
 		return engine.ReservationView{}, err
 	}

@@ -156,8 +156,12 @@ func firstDuplicate(ids []string) (string, bool) {
 	return "", false
 }
 
-// ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-].
-func ValidEventID(id string) bool { return validID(id, eventIDBytesMax) }
+// ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-] starting
+// with a letter or digit (so "." and ".." can never be an event: clients
+// normalise them out of URLs).
+func ValidEventID(id string) bool {
+	return validID(id, eventIDBytesMax) && id[0] != '.' && id[0] != '-' && id[0] != '_'
+}
 
 func validateDefinition(d *EventDefinition) (*Plan, error) {
 	bad := func(format string, args ...any) (*Plan, error) {
@@ -165,7 +169,7 @@ func validateDefinition(d *EventDefinition) (*Plan, error) {
 	}
 	switch {
 	case !ValidEventID(d.ID):
-		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-'", eventIDBytesMax)
+		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-', starting with a letter or digit", eventIDBytesMax)
 	case strings.TrimSpace(d.Name) == "" || len(d.Name) > eventNameBytesMax:
 		return bad("name must be 1–%d bytes", eventNameBytesMax)
 	case d.StartsAt.IsZero():

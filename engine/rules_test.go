@@ -1168,3 +1168,16 @@ func TestRecordsDoNotAliasState(t *testing.T) {
 		t.Fatal("mutating returned records changed the event")
 	}
 }
+
+// TestValidEventID: ids that URL normalisation would rewrite ("." and
+// "..") or that could be mistaken for flags are refused.
+func TestValidEventID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"riverside-concert-hall": true, "a.b": true, "9": true,
+		".": false, "..": false, ".hidden": false, "-x": false, "_x": false, "": false, "a/b": false, "a b": false,
+	} {
+		if got := ValidEventID(id); got != want {
+			t.Errorf("ValidEventID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -60,7 +60,12 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 				len(req.SeatIDs), info.MaxSeatsPerCustomer))
 			return
 		}
-		res, err := sys.Hold(r.Context(), req.EventID, customerID, req.SeatIDs)
+		var res engine.ReservationView
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			res, err = sys.HoldIdempotent(r.Context(), req.EventID, customerID, key, req.SeatIDs)
+		} else {
+			res, err = sys.Hold(r.Context(), req.EventID, customerID, req.SeatIDs)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

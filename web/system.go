@@ -18,6 +18,10 @@ type System interface {
 	Event(ctx context.Context, eventID string) (engine.EventInfo, error)
 	// Hold reserves all of seatIDs for the customer, or none.
 	Hold(ctx context.Context, eventID, customerID string, seatIDs []string) (engine.ReservationView, error)
+	// HoldIdempotent is Hold for a request with an Idempotency-Key: a retry
+	// finds the reservation of its first attempt, also after a timeout or a
+	// restart.
+	HoldIdempotent(ctx context.Context, eventID, customerID, idempotencyKey string, seatIDs []string) (engine.ReservationView, error)
 	// Reservation returns the customer's reservation; another customer's is
 	// reservation_not_found.
 	Reservation(ctx context.Context, customerID, reservationID string) (engine.ReservationView, error)

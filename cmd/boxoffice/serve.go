@@ -41,8 +41,16 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// readTimeout covers a 16 MiB venue upload on a slow link.
 	readTimeout     = 2 * time.Minute
-	idleTimeout     = 2 * time.Minute
-	shutdownTimeout = 15 * time.Second
+	idleTimeout = 2 * time.Minute
+	// writeTimeout bounds writing a response, so a client that never reads
+	// cannot pin a handler: 30 s is ample for the 6.3 MB stadium map on a
+	// slow link. (A WebSocket upgrade resets its own deadlines.)
+	writeTimeout = 30 * time.Second
+	// drainTimeout bounds waiting for requests in flight at shutdown; those
+	// still running then are cut off. flushTimeout then bounds making every
+	// decided record durable: each phase has its own budget.
+	drainTimeout = 10 * time.Second
+	flushTimeout = 10 * time.Second
 )
 
 // Main is the `boxoffice serve` process: Run starts it and returns once it
@@ -130,6 +138,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Handler:           m.web.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
@@ -198,13 +207,18 @@ func (m *Main) AdminToken() string { return m.adminToken }
 // journal, in that order.
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
 		var errs []error
 		if m.httpServer != nil {
-			if err := m.httpServer.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("drain HTTP: %w", err))
+			drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			if err := m.httpServer.Shutdown(drainCtx); err != nil {
+				// Requests still running are cut off; what they decided is
+				// flushed below, and an unacknowledged decision is allowed.
+				if m.log != nil {
+					m.log.Warn("requests still running after the drain timeout are cut off", "timeout", drainTimeout)
+				}
+				_ = m.httpServer.Close()
 			}
+			cancel()
 			if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs = append(errs, fmt.Errorf("serve HTTP: %w", err))
 			}
@@ -215,6 +229,8 @@ func (m *Main) Close() error {
 			m.web.SetSystem(nil)
 		}
 		if m.system != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			defer cancel()
 			if err := m.system.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close actors: %w", err))
 			}
