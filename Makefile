@@ -21,8 +21,11 @@ test:
 ## bench: the measured benchmarks of docs/BENCHMARKS.md
 bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkEngineHold|BenchmarkReplay' -benchmem ./engine
-	$(GO) test -run '^$$' -bench 'BenchmarkEventActorHolds' -benchtime 400000x ./actors
-	$(GO) test -run '^$$' -bench 'BenchmarkStadium' -benchtime 1x ./actors
+	$(GO) test -run '^$$' -bench 'BenchmarkEventActorHolds' -benchtime 400000x -count 3 ./actors
+	$(GO) test -run '^$$' -bench 'BenchmarkStadiumRecovery' -benchtime 5x ./actors
+	$(GO) test -run '^$$' -bench 'BenchmarkStadiumHeap' -benchtime 1x -count 3 ./web
+	$(GO) test -run '^$$' -bench 'BenchmarkSeatMap' ./web
+	$(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
 
 ## lint: go vet and staticcheck (fetched through the Go module proxy)
 lint:

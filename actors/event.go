@@ -31,6 +31,7 @@ type eventActor struct {
 	// batches[0] is in flight when inflight is set; later ones collect.
 	batches         []*batch
 	inflight        bool
+	flushQueued     bool // a flushNow message is on its way: hold the next batch
 	lastSnapshotSeq uint64
 	snapshotSeq     uint64 // seq of the snapshot riding on the batch in flight, or 0
 
@@ -52,6 +53,13 @@ type eventActor struct {
 	timerAt     time.Time
 	cancelTimer func()
 }
+
+// deferFlushAtRecords: after a batch of at least this many records (the
+// event is busy) the next batch is handed over behind the queued requests.
+const deferFlushAtRecords = 16
+
+// flushNow asks the actor to hand over its next batch (see onCommitted).
+type flushNow struct{}
 
 // customerSeqSweepAt is the size of customerSeq past which a commit sweeps
 // it of durable entries.
@@ -98,6 +106,9 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		// lifecycle messages with nothing to do
 	case *committed:
 		a.onCommitted(ctx, m)
+	case flushNow:
+		a.flushQueued = false
+		a.flush()
 	case *expiryDue:
 		if !m.at.Equal(a.timerAt) {
 			return // superseded by an earlier timer
@@ -265,7 +276,7 @@ func (a *eventActor) answer(to chan<- *reply, rep *reply) {
 
 // flush hands the oldest batch to the committer unless one is in flight.
 func (a *eventActor) flush() {
-	if a.inflight || len(a.batches) == 0 {
+	if a.inflight || a.flushQueued || len(a.batches) == 0 {
 		return
 	}
 	b := a.batches[0]
@@ -322,6 +333,14 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 	}
 	for _, r := range b.replies {
 		r.to <- r.msg
+	}
+	// Under load, hand over the next batch only after the requests already
+	// queued in the mailbox are decided: they join it instead of waiting a
+	// whole commit cycle. The flushNow message queues behind them.
+	if len(a.batches) > 0 && len(b.records) >= deferFlushAtRecords {
+		a.flushQueued = true
+		a.sys.root.Send(ctx.Self(), flushNow{})
+		return
 	}
 	a.flush()
 }
