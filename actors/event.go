@@ -29,11 +29,13 @@ type eventActor struct {
 	storageErr  error // the journal cannot be written: nothing is acknowledged
 
 	// batches[0] is in flight when inflight is set; later ones collect.
-	batches         []*batch
-	inflight        bool
-	flushQueued     bool // a flushNow message is on its way: hold the next batch
-	lastSnapshotSeq uint64
-	snapshotSeq     uint64 // seq of the snapshot riding on the batch in flight, or 0
+	batches           []*batch
+	inflight          bool
+	flushQueued       bool // a flushNow message is on its way: hold the next batch
+	deferRounds       int  // flushNow rounds so far
+	decidedSinceDefer int  // requests decided since the last flushNow was sent
+	lastSnapshotSeq   uint64
+	snapshotSeq       uint64 // seq of the snapshot riding on the batch in flight, or 0
 
 	// durableSeq is the last seq known durable. seatSeq and customerSeq
 	// hold, per seat and per customer, the seq of the last record that
@@ -57,6 +59,10 @@ type eventActor struct {
 // deferFlushAtRecords: after a batch of at least this many records (the
 // event is busy) the next batch is handed over behind the queued requests.
 const deferFlushAtRecords = 16
+
+// deferFlushRoundsMax bounds how many times a busy actor lets newly queued
+// requests into the next batch before handing it over.
+const deferFlushRoundsMax = 3
 
 // flushNow asks the actor to hand over its next batch (see onCommitted).
 type flushNow struct{}
@@ -107,7 +113,15 @@ func (a *eventActor) Receive(ctx actor.Context) {
 	case *committed:
 		a.onCommitted(ctx, m)
 	case flushNow:
-		a.flushQueued = false
+		// Keep letting queued requests in while they keep coming, for a
+		// few rounds: each round costs microseconds, a commit cycle ~1 ms.
+		if a.deferRounds < deferFlushRoundsMax && a.decidedSinceDefer >= deferFlushAtRecords/2 {
+			a.deferRounds++
+			a.decidedSinceDefer = 0
+			a.sys.root.Send(ctx.Self(), flushNow{})
+			return
+		}
+		a.flushQueued, a.deferRounds, a.decidedSinceDefer = false, 0, 0
 		a.flush()
 	case *expiryDue:
 		if !m.at.Equal(a.timerAt) {
@@ -203,6 +217,7 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 	}
 	a.enqueue(recs)
 	a.answer(to, rep)
+	a.decidedSinceDefer++
 	a.flush()
 	a.armTimer(ctx)
 }
