@@ -231,3 +231,92 @@ func TestConcurrentHoldsOneWinner(t *testing.T) {
 		t.Fatalf("got %d seats won, want 4", len(won))
 	}
 }
+
+// panickyFeed panics on its first Apply: a bug in the actor's own code path.
+type panickyFeed struct {
+	mu       sync.Mutex
+	panicked bool
+	resets   int
+}
+
+func (f *panickyFeed) Reset(string, uint64, *engine.Plan, engine.EventInfo, []engine.SeatStatus) {
+	f.mu.Lock()
+	f.resets++
+	f.mu.Unlock()
+}
+
+func (f *panickyFeed) Apply(string, uint64, []engine.SeatChange) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.panicked {
+		f.panicked = true
+		panic("feed bug")
+	}
+}
+
+func (f *panickyFeed) Unavailable(string, error) {}
+
+// TestPanicRestartRecoversFromJournal: a panic restarts the event actor with
+// empty state (protoactor's supervision); it recovers from the journal in
+// Started, answers the callers caught in the panic, and goes on selling.
+func TestPanicRestartRecoversFromJournal(t *testing.T) {
+	ctx := context.Background()
+	store, err := persistence.Open("db", persistence.Options{FS: vfs.NewMem(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	feed := &panickyFeed{}
+	sys, err := actors.Start(ctx, actors.Config{Journal: store, Clock: actors.NewManualClock(t0), Feed: feed, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(ctx)
+	if _, err := sys.CreateEvent(ctx, definition("ev", smallPlan(1, 10))); err != nil {
+		t.Fatal(err)
+	}
+	// The first hold's batch is durable, then publishing it panics: the
+	// caller hears "not acknowledged" (a durable, unacknowledged hold is
+	// allowed), never silence.
+	_, err = sys.Hold(ctx, "ev", "u1", []string{"A1"})
+	if code(err) != actors.CodeStorageUnavailable {
+		t.Fatalf("hold during the panic: got %v, want storage_unavailable", err)
+	}
+	// The restarted actor recovered the durable hold from the journal.
+	mine, err := sys.Reservations(ctx, "u1", "ev")
+	if err != nil || len(mine) != 1 || mine[0].Status != engine.StatusHeld {
+		t.Fatalf("after restart: %+v, %v", mine, err)
+	}
+	if _, err := sys.Hold(ctx, "ev", "u2", []string{"A1"}); code(err) != engine.CodeSeatUnavailable {
+		t.Fatalf("A1 after restart: got %v, want seat_unavailable", err)
+	}
+	if _, err := sys.Hold(ctx, "ev", "u2", []string{"A2"}); err != nil {
+		t.Fatalf("hold after restart: %v", err)
+	}
+	feed.mu.Lock()
+	defer feed.mu.Unlock()
+	if feed.resets < 2 {
+		t.Fatalf("the seat map was reset %d times, want a reset after the restart", feed.resets)
+	}
+}
+
+// TestDirectoryStartsActorsOnDemand: an event in the journal that no actor
+// owns yet gets one on its first request.
+func TestDirectoryStartsActorsOnDemand(t *testing.T) {
+	ctx := context.Background()
+	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
+	_, recs, err := engine.CreateEvent(definition("late", smallPlan(1, 3)), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Append("late", 1, recs); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.sys.Event(ctx, "late")
+	if err != nil || info.Capacity != 3 {
+		t.Fatalf("on-demand event: %+v, %v", info, err)
+	}
+	if _, err := e.sys.Event(ctx, "missing"); code(err) != engine.CodeEventNotFound {
+		t.Fatalf("unknown event: %v", err)
+	}
+}

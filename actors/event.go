@@ -267,7 +267,7 @@ func (a *eventActor) holdDependency(m *holdRequest) uint64 {
 // with the batch that contains it.
 func (a *eventActor) answerAfter(to chan<- *reply, rep *reply, dep uint64) {
 	if dep <= a.durableSeq {
-		to <- rep
+		deliver(to, rep)
 		return
 	}
 	for _, b := range a.batches {
@@ -286,7 +286,17 @@ func (a *eventActor) answer(to chan<- *reply, rep *reply) {
 		a.batches[n-1].replies = append(a.batches[n-1].replies, pendingReply{to: to, msg: rep})
 		return
 	}
-	to <- rep
+	deliver(to, rep)
+}
+
+// deliver hands rep to its caller. Each request has one reply and a channel
+// of capacity 1, so this never blocks; should a restart try to answer a
+// caller twice, the second answer is dropped rather than block the actor.
+func deliver(to chan<- *reply, rep *reply) {
+	select {
+	case to <- rep:
+	default:
+	}
 }
 
 // flush hands the oldest batch to the committer unless one is in flight.
@@ -310,15 +320,15 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 		return // a report from before a recovery
 	}
 	b := a.batches[0]
-	a.batches[0] = nil
-	a.batches = a.batches[1:]
 	a.inflight = false
 	if m.err != nil {
+		a.batches[0] = nil
+		a.batches = a.batches[1:]
 		a.sys.logger.Error("journal append failed; the event stops acknowledging and recovers from the journal",
 			"event", a.id, "seq", b.records[0].Seq, "err", m.err)
 		for _, r := range b.replies {
 			r.msg.err = a.storageError()
-			r.to <- r.msg
+			deliver(r.to, r.msg)
 		}
 		a.failAll(a.storageError())
 		a.storageErr = m.err
@@ -343,12 +353,17 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 	if a.snapshotSeq != 0 {
 		a.lastSnapshotSeq, a.snapshotSeq = a.snapshotSeq, 0
 	}
+	// b stays first in line until it is published and answered: should the
+	// feed panic, the restart answers its callers (failAll) rather than
+	// leaving them to time out.
 	if a.sys.cfg.Feed != nil && len(b.changes) > 0 {
 		a.sys.cfg.Feed.Apply(a.id, m.lastSeq, b.changes)
 	}
 	for _, r := range b.replies {
-		r.to <- r.msg
+		deliver(r.to, r.msg)
 	}
+	a.batches[0] = nil
+	a.batches = a.batches[1:]
 	// Under load, hand over the next batch only after the requests already
 	// queued in the mailbox are decided: they join it instead of waiting a
 	// whole commit cycle. The flushNow message queues behind them.
@@ -379,7 +394,7 @@ func (a *eventActor) failAll(err error) {
 		for _, r := range b.replies {
 			r.msg.err = err
 			r.msg.reservation = engine.ReservationView{}
-			r.to <- r.msg
+			deliver(r.to, r.msg)
 		}
 	}
 	a.batches = nil

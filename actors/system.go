@@ -201,7 +201,17 @@ func (s *System) lookup(eventID string) (*eventRef, error) {
 	}
 	r := s.events[eventID]
 	if r == nil {
-		return nil, engine.Errorf(engine.CodeEventNotFound, "no event %q", eventID)
+		// The directory starts an event's actor on demand when the journal
+		// has the event (it recovers in Started; this request queues
+		// behind that).
+		last, err := uint64(0), error(nil)
+		if engine.ValidEventID(eventID) {
+			last, err = s.cfg.Journal.LastSeq(eventID)
+		}
+		if err != nil || last == 0 {
+			return nil, engine.Errorf(engine.CodeEventNotFound, "no event %q", eventID)
+		}
+		r = s.spawn(eventID, nil, nil)
 	}
 	return r, nil
 }
