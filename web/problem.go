@@ -21,7 +21,7 @@ const (
 	codeMethodNotAllowed     engine.Code = "method_not_allowed"
 	codeBodyTooLarge         engine.Code = "body_too_large"
 	codeRateLimited          engine.Code = "rate_limited"
-	codeIdempotencyKeyReused = actors.CodeIdempotencyKeyReused
+	codeIdempotencyKeyReused             = actors.CodeIdempotencyKeyReused
 	codeSessionsDisabled     engine.Code = "anonymous_sessions_disabled"
 	codeNotReady             engine.Code = "not_ready"
 	codeInternal             engine.Code = "internal"

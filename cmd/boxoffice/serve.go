@@ -40,7 +40,7 @@ type Options struct {
 const (
 	readHeaderTimeout = 10 * time.Second
 	// readTimeout covers a 16 MiB venue upload on a slow link.
-	readTimeout     = 2 * time.Minute
+	readTimeout = 2 * time.Minute
 	idleTimeout = 2 * time.Minute
 	// writeTimeout bounds writing a response, so a client that never reads
 	// cannot pin a handler: 30 s is ample for the 6.3 MB stadium map on a
@@ -69,7 +69,7 @@ type Main struct {
 	system     *actors.System
 	adminToken string
 
-	ready     bool // Run finished: Close then reports a stop, not a failed start
+	ready bool // Run finished: Close then reports a stop, not a failed start
 
 	closeOnce sync.Once
 	closeErr  error
