@@ -449,21 +449,7 @@ func (a *eventActor) load() (*engine.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ev *engine.Event
-	if rec.Snapshot != nil {
-		ev, err = engine.RestoreEvent(rec.Created, rec.Snapshot)
-	} else {
-		ev, err = engine.NewEvent(rec.Created)
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rec.Tail {
-		if err := ev.Apply(r); err != nil {
-			return nil, err
-		}
-	}
-	return ev, nil
+	return rec.Replay(a.id)
 }
 
 func (a *eventActor) recoveryFailed(ctx actor.Context, err error) {

@@ -148,3 +148,26 @@ func (s *Store) walk(eventID string, withState bool, fn func(engine.Record) erro
 	}
 	return snapSeq, state, nil
 }
+
+// Replay rebuilds the event r describes through the engine: the
+// EventCreated record, then the snapshot if there is one, then every record
+// of the tail with engine.Apply. A snapshot or record the engine refuses is
+// reported as a *CorruptionError naming the event, sequence and key, like a
+// record that fails its checksum: recovery never skips one.
+func (r Recovered) Replay(eventID string) (*engine.Event, error) {
+	var ev *engine.Event
+	var err error
+	if r.Snapshot != nil {
+		if ev, err = engine.RestoreEvent(r.Created, r.Snapshot); err != nil {
+			return nil, &CorruptionError{EventID: eventID, Seq: r.SnapshotSeq, Key: formatKey(snapKey(eventID)), Reason: err.Error()}
+		}
+	} else if ev, err = engine.NewEvent(r.Created); err != nil {
+		return nil, &CorruptionError{EventID: eventID, Seq: 1, Key: formatKey(logKey(eventID, 1)), Reason: err.Error()}
+	}
+	for _, rec := range r.Tail {
+		if err := ev.Apply(rec); err != nil {
+			return nil, &CorruptionError{EventID: eventID, Seq: rec.Seq, Key: formatKey(logKey(eventID, rec.Seq)), Reason: err.Error()}
+		}
+	}
+	return ev, nil
+}

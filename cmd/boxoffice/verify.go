@@ -63,20 +63,16 @@ func verifyEvent(store *persistence.Store, id string) (string, error) {
 		}
 		return "", err
 	}
-	var ev *engine.Event
-	if rec.Snapshot != nil {
-		ev, err = engine.RestoreEvent(rec.Created, rec.Snapshot)
-	} else {
-		ev, err = engine.NewEvent(rec.Created)
-	}
+	ev, err := rec.Replay(id)
 	if err != nil {
-		return "", fmt.Errorf("sequence %d (snapshot %d): %w", rec.SnapshotSeq, rec.SnapshotSeq, err)
+		var ce *persistence.CorruptionError
+		if errors.As(err, &ce) {
+			return "", fmt.Errorf("sequence %d, key %s: %s", ce.Seq, ce.Key, ce.Reason)
+		}
+		return "", err
 	}
 	holds := 0 // SeatsHeld records replayed: reservations made since the snapshot
 	for _, r := range rec.Tail {
-		if err := ev.Apply(r); err != nil {
-			return "", fmt.Errorf("sequence %d, key ev/%s/log/%016x: %w", r.Seq, id, r.Seq, err)
-		}
 		if r.Type == engine.RecordSeatsHeld {
 			holds++
 		}
