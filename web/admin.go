@@ -17,14 +17,8 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 	if identityFrom(r.Context()).kind == identityAdmin {
 		limit = adminBodyBytesMax
 	}
-	body, err := readBody(w, r, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	def, err := decodeEventDefinition(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	_, def, ok := readRequest(s, w, r, limit, decodeEventDefinition)
+	if !ok {
 		return
 	}
 	if !s.requireAdmin(w, r) {
@@ -55,14 +49,8 @@ func (s *Server) unblockSeats(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) changeBlock(w http.ResponseWriter, r *http.Request,
 	change func(System, context.Context, string, []string) error) {
-	body, err := readBody(w, r, bodyBytesMax)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decodeSeatIDsRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	_, req, ok := readRequest(s, w, r, bodyBytesMax, decodeSeatIDsRequest)
+	if !ok {
 		return
 	}
 	if !s.requireAdmin(w, r) {

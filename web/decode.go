@@ -264,3 +264,17 @@ func checkSeatIDs(ids []string) error {
 	}
 	return nil
 }
+
+// readRequest reads a body of at most limit bytes and decodes it strictly
+// with decode, answering 413 or 400 itself; ok is false when it answered.
+func readRequest[T any](s *Server, w http.ResponseWriter, r *http.Request, limit int64, decode func([]byte) (T, error)) (body []byte, req T, ok bool) {
+	body, err := readBody(w, r, limit)
+	if err == nil {
+		req, err = decode(body)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, req, false
+	}
+	return body, req, true
+}

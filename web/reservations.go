@@ -27,14 +27,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 // (400); the actor decides the rest (sales window, unknown seats, the
 // customer's limit, availability).
 func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, bodyBytesMax)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decodeHoldRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	body, req, ok := readRequest(s, w, r, bodyBytesMax, decodeHoldRequest)
+	if !ok {
 		return
 	}
 	customerID, ok := s.requireCustomer(w, r)
@@ -134,14 +128,8 @@ func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request) {
 
 // POST /v1/reservations/{reservationId}/pay → 200 booked, 202 paying.
 func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, bodyBytesMax)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decodePayRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	body, req, ok := readRequest(s, w, r, bodyBytesMax, decodePayRequest)
+	if !ok {
 		return
 	}
 	customerID, ok := s.requireCustomer(w, r)
