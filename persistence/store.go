@@ -192,19 +192,11 @@ func (s *Store) Append(eventID string, expectedSeq uint64, recs []engine.Record)
 		}
 	}
 
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.failed(); err != nil {
-		return err
-	}
-	ev, err := s.lockEvent(eventID)
+	ev, unlock, err := s.beginWrite(eventID)
 	if err != nil {
 		return err
 	}
-	defer ev.mu.Unlock()
+	defer unlock()
 	if next := ev.lastSeq + 1; expectedSeq != next {
 		return fmt.Errorf("%w: event %q: expected seq %d, but the journal's next seq is %d",
 			ErrSequenceMismatch, eventID, expectedSeq, next)
@@ -276,19 +268,11 @@ func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 	if len(state) > SnapshotStateBytesMax {
 		return fmt.Errorf("persistence: snapshot of event %q: state has %d bytes, more than %d", eventID, len(state), SnapshotStateBytesMax)
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.failed(); err != nil {
-		return err
-	}
-	ev, err := s.lockEvent(eventID)
+	ev, unlock, err := s.beginWrite(eventID)
 	if err != nil {
 		return err
 	}
-	defer ev.mu.Unlock()
+	defer unlock()
 	if seq == 0 || seq > ev.lastSeq {
 		return fmt.Errorf("%w: event %q: snapshot at seq %d, but the journal holds seqs 1..%d",
 			ErrSequenceMismatch, eventID, seq, ev.lastSeq)
@@ -316,6 +300,25 @@ func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 
 // lockEvent returns the event's eventLog, locked and loaded. The caller holds
 // closeMu for reading and unlocks ev.mu.
+// beginWrite opens a write to eventID: the store is open and has not failed,
+// and the event's lock is held until unlock.
+func (s *Store) beginWrite(eventID string) (ev *eventLog, unlock func(), err error) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, nil, ErrClosed
+	}
+	if err := s.failed(); err != nil {
+		s.closeMu.RUnlock()
+		return nil, nil, err
+	}
+	if ev, err = s.lockEvent(eventID); err != nil {
+		s.closeMu.RUnlock()
+		return nil, nil, err
+	}
+	return ev, func() { ev.mu.Unlock(); s.closeMu.RUnlock() }, nil
+}
+
 func (s *Store) lockEvent(eventID string) (*eventLog, error) {
 	s.mu.Lock()
 	ev := s.events[eventID]
