@@ -4,9 +4,7 @@ package web
 // trying to break the server (see the attack report).
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,41 +31,10 @@ func (j *slowJournal) Append(eventID string, expectedSeq uint64, recs []engine.R
 // actor request timeout of requestTimeout.
 func newSlowEnv(t *testing.T, requestTimeout time.Duration) (*env, *slowJournal) {
 	t.Helper()
-	e := &env{t: t, clock: actors.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))}
-	log := testLogger(t)
-	srv, err := NewServer(Config{
-		Logger: log, AdminToken: testAdminToken, AnonymousSessions: true,
-		SessionSecret: testSessionSecret, Now: e.clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
-	e.store, err = persistence.Open(t.TempDir(), persistence.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j := &slowJournal{Store: e.store}
-	e.sys, err = actors.Start(context.Background(), actors.Config{
-		Journal: j, Clock: e.clock, Logger: log, Feed: srv.Hub(), RequestTimeout: requestTimeout,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetSystem(e.sys)
-	e.http = httptest.NewServer(srv.Handler())
-	e.client = e.http.Client()
-	t.Cleanup(func() {
-		e.http.Close()
-		e.client.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.sys.Close(ctx); err != nil {
-			t.Errorf("close actors: %v", err)
-		}
-		if err := e.store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
+	var j *slowJournal
+	e := newEnvWith(t, func(c *actors.Config) {
+		j = &slowJournal{Store: c.Journal.(*persistence.Store)}
+		c.Journal, c.RequestTimeout = j, requestTimeout
 	})
 	return e, j
 }

@@ -47,6 +47,13 @@ type envOption func(*Config)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with a hook that may change the actor system's
+// configuration (its journal, its request timeout) before it starts.
+func newEnvWith(t testing.TB, actorsOpt func(*actors.Config), opts ...envOption) *env {
+	t.Helper()
 	e := &env{t: t, clock: actors.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))}
 	log := testLogger(t)
 	cfg := Config{
@@ -68,9 +75,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sys, err = actors.Start(context.Background(), actors.Config{
-		Journal: e.store, Clock: e.clock, Logger: log, Feed: srv.Hub(),
-	})
+	acfg := actors.Config{Journal: e.store, Clock: e.clock, Logger: log, Feed: srv.Hub()}
+	if actorsOpt != nil {
+		actorsOpt(&acfg)
+	}
+	e.sys, err = actors.Start(context.Background(), acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
