@@ -344,18 +344,9 @@ func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, error) {
 	if !now.Before(e.salesEnd()) {
 		return nil, Errorf(CodeSalesClosed, "sales closed at %s", e.salesEnd().Format(time.RFC3339))
 	}
-	seats := make([]int32, 0, len(req.SeatIDs))
-	var unknown []string
-	for _, id := range req.SeatIDs {
-		i, ok := e.plan.index[id]
-		if !ok {
-			unknown = append(unknown, id)
-			continue
-		}
-		seats = append(seats, i)
-	}
-	if len(unknown) > 0 {
-		return nil, &Error{Code: CodeSeatNotFound, Message: "no such seat in this event", Seats: unknown}
+	seats, err := e.lookupSeats(req.SeatIDs)
+	if err != nil {
+		return nil, err
 	}
 	out := e.expireDue(nil, nowMs)
 	if c := e.customers[req.CustomerID]; c != nil && c.seats+len(seats) > e.def.MaxSeatsPerCustomer {
@@ -512,9 +503,15 @@ func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
 	if id, dup := firstDuplicate(seatIDs); dup {
 		return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
 	}
-	seats := make([]int32, 0, len(seatIDs))
+	return e.lookupSeats(seatIDs)
+}
+
+// lookupSeats returns the plan indexes of seat ids; unknown ids are a
+// seat_not_found error listing every one of them.
+func (e *Event) lookupSeats(ids []string) ([]int32, error) {
+	seats := make([]int32, 0, len(ids))
 	var unknown []string
-	for _, id := range seatIDs {
+	for _, id := range ids {
 		i, ok := e.plan.index[id]
 		if !ok {
 			unknown = append(unknown, id)

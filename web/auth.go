@@ -237,6 +237,18 @@ func (a *authenticator) newSession() (token, customerID string, expiresAt time.T
 }
 
 // requireCustomer returns the caller's customer id, or answers 401/403.
+// customerSystem is requireCustomer, then the actor system (503 while not
+// ready): the preamble of every customer endpoint.
+func (s *Server) customerSystem(w http.ResponseWriter, r *http.Request) (customerID string, sys System, ok bool) {
+	if customerID, ok = s.requireCustomer(w, r); !ok {
+		return "", nil, false
+	}
+	if sys, ok = s.system(w, r); !ok {
+		return "", nil, false
+	}
+	return customerID, sys, true
+}
+
 func (s *Server) requireCustomer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := identityFrom(r.Context())
 	switch id.kind {

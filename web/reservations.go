@@ -31,11 +31,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	customerID, ok := s.requireCustomer(w, r)
-	if !ok {
-		return
-	}
-	sys, ok := s.system(w, r)
+	customerID, sys, ok := s.customerSystem(w, r)
 	if !ok {
 		return
 	}
@@ -71,11 +67,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/reservations?eventId= — the caller's reservations, newest first.
 func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) {
-	customerID, ok := s.requireCustomer(w, r)
-	if !ok {
-		return
-	}
-	sys, ok := s.system(w, r)
+	customerID, sys, ok := s.customerSystem(w, r)
 	if !ok {
 		return
 	}
@@ -93,11 +85,7 @@ func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/reservations/{reservationId}
 func (s *Server) getReservation(w http.ResponseWriter, r *http.Request) {
-	customerID, ok := s.requireCustomer(w, r)
-	if !ok {
-		return
-	}
-	sys, ok := s.system(w, r)
+	customerID, sys, ok := s.customerSystem(w, r)
 	if !ok {
 		return
 	}
@@ -111,11 +99,7 @@ func (s *Server) getReservation(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/reservations/{reservationId} → 204, also when already released.
 func (s *Server) cancelReservation(w http.ResponseWriter, r *http.Request) {
-	customerID, ok := s.requireCustomer(w, r)
-	if !ok {
-		return
-	}
-	sys, ok := s.system(w, r)
+	customerID, sys, ok := s.customerSystem(w, r)
 	if !ok {
 		return
 	}
@@ -132,11 +116,7 @@ func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	customerID, ok := s.requireCustomer(w, r)
-	if !ok {
-		return
-	}
-	sys, ok := s.system(w, r)
+	customerID, sys, ok := s.customerSystem(w, r)
 	if !ok {
 		return
 	}
