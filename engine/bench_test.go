@@ -241,3 +241,39 @@ func BenchmarkReplay(b *testing.B) {
 		b.ReportMetric(float64(b.N*(records-1))/b.Elapsed().Seconds(), "records/s")
 	})
 }
+
+// BenchmarkSnapshotStadium measures MarshalSnapshot of the stadium, half of
+// it held by 6,000 reservations and ReleasedRetainMax released reservations
+// retained: the pause a snapshot costs the event actor.
+func BenchmarkSnapshotStadium(b *testing.B) {
+	def := venueDef(b, "harbour-stadium.json", MaxSeatsPerCustomerMax, HoldTTLSecondsMax)
+	ev, _, err := CreateEvent(def, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seats := ev.Plan().Seats
+	now := at(1)
+	for i := 0; i < ReleasedRetainMax; i++ {
+		id := "x" + strconv.Itoa(i)
+		if _, err := ev.Hold(now, HoldRequest{ReservationID: id, CustomerID: "c" + strconv.Itoa(i%5000), SeatIDs: []string{seats[i%len(seats)].ID}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ev.Cancel(now, "c"+strconv.Itoa(i%5000), id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i+4 <= len(seats)/2; i += 4 {
+		req := HoldRequest{ReservationID: "h" + strconv.Itoa(i), CustomerID: "h" + strconv.Itoa(i)}
+		for _, s := range seats[i : i+4] {
+			req.SeatIDs = append(req.SeatIDs, s.ID)
+		}
+		if _, err := ev.Hold(now, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n int
+	for b.Loop() {
+		n = len(ev.MarshalSnapshot())
+	}
+	b.ReportMetric(float64(n), "bytes")
+}

@@ -31,6 +31,8 @@ type Event struct {
 	customers    map[string]*customer
 	expiries     expiryHeap
 	released     []*reservation // released reservations still retained, oldest first
+	order        []*reservation // every retained reservation in creation order; nil where one was forgotten
+	orderHoles   int            // nils in order
 	bookings     map[string]*reservation
 	counts       Counts
 }
@@ -50,6 +52,8 @@ type reservation struct {
 	reason     ReleaseReason
 	totalCents int64
 	heapIndex  int // index in expiries while live
+	orderIndex int // index in Event.order
+	snapPos    int // scratch: position in the snapshot being written
 }
 
 type customer struct {
@@ -694,6 +698,8 @@ func (e *Event) applyHeld(rec Record) {
 		e.holder[s] = r
 	}
 	e.reservations[r.id] = r
+	r.orderIndex = len(e.order)
+	e.order = append(e.order, r)
 	c := e.customers[r.customer]
 	if c == nil {
 		c = &customer{}
@@ -726,6 +732,7 @@ func (e *Event) retainReleased(r *reservation) {
 	e.released[0] = nil
 	e.released = e.released[1:]
 	delete(e.reservations, old.id)
+	e.forgetOrder(old)
 	c := e.customers[old.customer]
 	// The oldest release is usually among the customer's oldest
 	// reservations: find it from the front rather than scanning them all.
@@ -735,6 +742,26 @@ func (e *Event) retainReleased(r *reservation) {
 	if len(c.reservations) == 0 {
 		delete(e.customers, old.customer)
 	}
+}
+
+// forgetOrder takes r out of the creation order, compacting the order once
+// half of it is holes (amortised O(1)).
+func (e *Event) forgetOrder(r *reservation) {
+	e.order[r.orderIndex] = nil
+	e.orderHoles++
+	if e.orderHoles <= len(e.order)/2 {
+		return
+	}
+	j := 0
+	for _, x := range e.order {
+		if x != nil {
+			x.orderIndex = j
+			e.order[j] = x
+			j++
+		}
+	}
+	clear(e.order[j:])
+	e.order, e.orderHoles = e.order[:j], 0
 }
 
 func (e *Event) view(r *reservation, nowMs int64) ReservationView {

@@ -118,6 +118,21 @@ func (e *Event) CheckInvariants(now time.Time) error {
 	if listed != len(e.reservations) {
 		return fmt.Errorf("customers list %d reservations, the event has %d", listed, len(e.reservations))
 	}
+	retained, holes, lastSeq := 0, 0, uint64(0)
+	for i, r := range e.order {
+		if r == nil {
+			holes++
+			continue
+		}
+		retained++
+		if r.orderIndex != i || e.reservations[r.id] != r || r.createdSeq <= lastSeq {
+			return fmt.Errorf("creation order broken at %d (reservation %q)", i, r.id)
+		}
+		lastSeq = r.createdSeq
+	}
+	if retained != len(e.reservations) || holes != e.orderHoles {
+		return fmt.Errorf("creation order holds %d reservations and %d holes, want %d and %d", retained, holes, len(e.reservations), e.orderHoles)
+	}
 	for i := 1; i < len(e.expiries); i++ {
 		if e.expiries.Less(i, (i-1)/2) {
 			return fmt.Errorf("expiry heap order broken at %d", i)

@@ -3,7 +3,6 @@ package engine
 import (
 	"container/heap"
 	"encoding/binary"
-	"slices"
 )
 
 const snapshotVersion = 1
@@ -20,7 +19,7 @@ const snapshotVersion = 1
 // uvarint n, n seat indexes) | uvarint n, n positions (in the reservation list)
 // of released reservations in release order.
 func (e *Event) MarshalSnapshot() []byte {
-	b := make([]byte, 0, 64+len(e.status)/4+len(e.reservations)*64)
+	b := make([]byte, 0, 64+len(e.status)/2+(len(e.order)-e.orderHoles)*48+len(e.released)*3)
 	b = append(b, snapshotVersion)
 	b = binary.AppendUvarint(b, e.seq)
 	var blocked []int32
@@ -30,11 +29,14 @@ func (e *Event) MarshalSnapshot() []byte {
 		}
 	}
 	b = appendSeats(b, blocked)
-	all := e.sortedReservations()
-	pos := make(map[*reservation]int, len(all))
-	b = binary.AppendUvarint(b, uint64(len(all)))
-	for i, r := range all {
-		pos[r] = i
+	b = binary.AppendUvarint(b, uint64(len(e.order)-e.orderHoles))
+	i := 0
+	for _, r := range e.order {
+		if r == nil {
+			continue
+		}
+		r.snapPos = i
+		i++
 		b = appendString(b, r.id)
 		b = appendString(b, r.customer)
 		b = append(b, byte(r.status))
@@ -50,27 +52,11 @@ func (e *Event) MarshalSnapshot() []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.released)))
 	for _, r := range e.released {
-		b = binary.AppendUvarint(b, uint64(pos[r]))
+		b = binary.AppendUvarint(b, uint64(r.snapPos))
 	}
 	return b
 }
 
-func (e *Event) sortedReservations() []*reservation {
-	all := make([]*reservation, 0, len(e.reservations))
-	for _, r := range e.reservations {
-		all = append(all, r)
-	}
-	slices.SortFunc(all, func(a, b *reservation) int {
-		switch {
-		case a.createdSeq < b.createdSeq:
-			return -1
-		case a.createdSeq > b.createdSeq:
-			return 1
-		}
-		return 0
-	})
-	return all
-}
 
 func appendSeats(b []byte, seats []int32) []byte {
 	b = binary.AppendUvarint(b, uint64(len(seats)))
@@ -179,6 +165,7 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		}
 		c.reservations = append(c.reservations, r)
 		e.reservations[r.id] = r
+		r.orderIndex = len(all)
 		all = append(all, r)
 		if r.status == StatusReleased {
 			continue
@@ -202,6 +189,7 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		}
 		c.seats += len(r.seats)
 	}
+	e.order = all
 	nr := d.uvarint()
 	if nr > uint64(len(all)) || nr > ReleasedRetainMax {
 		return bad("released count out of bounds")
