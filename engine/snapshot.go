@@ -57,7 +57,6 @@ func (e *Event) MarshalSnapshot() []byte {
 	return b
 }
 
-
 func appendSeats(b []byte, seats []int32) []byte {
 	b = binary.AppendUvarint(b, uint64(len(seats)))
 	for _, s := range seats {
