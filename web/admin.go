@@ -21,10 +21,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !s.requireAdmin(w, r) {
-		return
-	}
-	sys, ok := s.system(w, r)
+	sys, ok := s.adminSystem(w, r)
 	if !ok {
 		return
 	}
@@ -53,10 +50,7 @@ func (s *Server) changeBlock(w http.ResponseWriter, r *http.Request,
 	if !ok {
 		return
 	}
-	if !s.requireAdmin(w, r) {
-		return
-	}
-	sys, ok := s.system(w, r)
+	sys, ok := s.adminSystem(w, r)
 	if !ok {
 		return
 	}
@@ -69,10 +63,7 @@ func (s *Server) changeBlock(w http.ResponseWriter, r *http.Request,
 
 // GET /v1/admin/events/{eventId}/bookings → 200 {"bookings": [...]}.
 func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
-	if !s.requireAdmin(w, r) {
-		return
-	}
-	sys, ok := s.system(w, r)
+	sys, ok := s.adminSystem(w, r)
 	if !ok {
 		return
 	}
@@ -97,10 +88,7 @@ func (s *Server) listBookings(w http.ResponseWriter, r *http.Request) {
 // GET /v1/admin/reservations/{reservationId} → the reservation with its
 // customer and payment attempts.
 func (s *Server) adminReservation(w http.ResponseWriter, r *http.Request) {
-	if !s.requireAdmin(w, r) {
-		return
-	}
-	sys, ok := s.system(w, r)
+	sys, ok := s.adminSystem(w, r)
 	if !ok {
 		return
 	}
@@ -112,4 +100,13 @@ func (s *Server) adminReservation(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, adminReservationView{
 		reservationView: newReservationView(res), CustomerID: res.CustomerID, PaymentAttempts: res.Attempts,
 	})
+}
+
+// adminSystem is requireAdmin, then the actor system (503 while not
+// ready): the preamble of every operator endpoint.
+func (s *Server) adminSystem(w http.ResponseWriter, r *http.Request) (System, bool) {
+	if !s.requireAdmin(w, r) {
+		return nil, false
+	}
+	return s.system(w, r)
 }

@@ -133,8 +133,9 @@ func TestSeatsETag(t *testing.T) {
 	e.do(http.MethodGet, "/v1/events/nope/seats", "", nil).wantProblem(t, 404, engine.CodeEventNotFound)
 }
 
-// BenchmarkSeatMapEncode measures one encoding of the 48,568-seat stadium map.
-func BenchmarkSeatMapEncode(b *testing.B) {
+// stadiumEncoding returns the stadium's plan encoding and an all-available
+// status array.
+func stadiumEncoding(b *testing.B) (*planEncoding, []engine.SeatStatus) {
 	data, err := os.ReadFile("../testdata/venues/harbour-stadium.json")
 	if err != nil {
 		b.Fatal(err)
@@ -143,8 +144,12 @@ func BenchmarkSeatMapEncode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	enc := newPlanEncoding(plan)
-	statuses := make([]engine.SeatStatus, plan.Capacity())
+	return newPlanEncoding(plan), make([]engine.SeatStatus, plan.Capacity())
+}
+
+// BenchmarkSeatMapEncode measures one encoding of the 48,568-seat stadium map.
+func BenchmarkSeatMapEncode(b *testing.B) {
+	enc, statuses := stadiumEncoding(b)
 	var out []byte
 	for b.Loop() {
 		out = enc.appendSeatMap(out[:0], "harbour-stadium", 1, statuses)
@@ -155,16 +160,7 @@ func BenchmarkSeatMapEncode(b *testing.B) {
 // BenchmarkSeatMapRender measures what the hub does per new version it
 // serves: encode the stadium map and gzip it.
 func BenchmarkSeatMapRender(b *testing.B) {
-	data, err := os.ReadFile("../testdata/venues/harbour-stadium.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan, err := engine.ParsePlan(data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	enc := newPlanEncoding(plan)
-	statuses := make([]engine.SeatStatus, plan.Capacity())
+	enc, statuses := stadiumEncoding(b)
 	var out, gz []byte
 	for b.Loop() {
 		out = enc.appendSeatMap(out[:0], "harbour-stadium", 1, statuses)
