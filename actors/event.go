@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -211,9 +212,8 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 		rep.bookings = a.ev.Bookings()
 	case *infoRequest, *drainRequest:
 		rep.info = a.ev.Info()
-	default:
-		a.sys.logger.Warn("event actor: unexpected message", "event", a.id, "type", typeName(msg))
-		return
+	default: // a programming error: answer it rather than leave the caller waiting
+		rep.err = fmt.Errorf("actors: event actor got an unknown request %s", typeName(msg))
 	}
 	a.enqueue(recs)
 	a.answer(to, rep)
