@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 DATA ?= ./data
 
-.PHONY: run build test test-short bench lint fuzz clean
+.PHONY: run build test test-browser test-short bench lint fuzz clean
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
 run: build
@@ -17,6 +17,11 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-browser: the UI in real chromium (/usr/bin/chromium) against the real binary; screenshots in artifacts/
+test-browser:
+	$(GO) vet -tags browser ./web/ui/...
+	$(GO) test -tags browser -count=1 -v ./web/ui/...
 
 ## bench: the measured benchmarks of docs/BENCHMARKS.md
 bench:

@@ -49,9 +49,11 @@ type eventActor struct {
 	commits       chan commitJob
 	committerDone chan struct{}
 
-	// pendingReset is the seat map of a new event, published once its
-	// EventCreated record is durable (persist, then publish).
-	pendingReset *resetArgs
+	// pendingResets are whole seat maps to publish once the record they
+	// follow is durable (persist, then publish): a new event's after its
+	// EventCreated record, a changed event's (its read model changed) after
+	// its EventUpdated record. Oldest first.
+	pendingResets []*resetArgs
 
 	timerAt     time.Time
 	cancelTimer func()
@@ -173,13 +175,39 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 				break
 			}
 		}
-		recs, rep.err = a.ev.Hold(now, engine.HoldRequest{ReservationID: m.reservationID, CustomerID: m.customerID, SeatIDs: m.seatIDs})
+		var id string
+		recs, id, rep.err = a.ev.Hold(now, engine.HoldRequest{ReservationID: m.reservationID, CustomerID: m.customerID, SeatIDs: m.seatIDs})
 		if rep.err == nil {
-			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
+			// The new reservation, or the customer's own one a re-hold
+			// returned unchanged.
+			rep.reservation, _ = a.ev.Reservation(now, m.customerID, id)
 		} else if len(recs) == 0 && engine.CodeOf(rep.err) == engine.CodeSeatUnavailable {
 			a.answerAfter(to, rep, a.holdDependency(m))
 			a.armTimer(ctx)
 			return
+		}
+	case *holdBestRequest:
+		if m.idempotent {
+			if v, err := a.ev.Reservation(now, m.customerID, m.reservationID); err == nil {
+				if len(v.Seats) == m.want.Quantity {
+					rep.reservation = v
+				} else {
+					rep.err = engine.Errorf(CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+				}
+				break
+			}
+		}
+		recs, rep.err = a.ev.HoldBest(now, engine.HoldBestRequest{ReservationID: m.reservationID, CustomerID: m.customerID, BestAvailable: m.want})
+		if rep.err == nil {
+			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
+		}
+	case *updateRequest:
+		recs, rep.err = a.ev.Update(now, m.patch)
+		rep.info = a.ev.Info()
+		if slices.ContainsFunc(recs, func(r engine.Record) bool { return r.Type == engine.RecordEventUpdated }) {
+			// The hub serves the read model (name, sale window, …): it
+			// gets the whole event again once the change is durable.
+			a.pendingResets = append(a.pendingResets, &resetArgs{a.ev.Seq(), rep.info, a.ev.Statuses()})
 		}
 	case *cancelRequest:
 		recs, rep.err = a.ev.Cancel(now, m.customerID, m.reservationID)
@@ -222,19 +250,29 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 	a.armTimer(ctx)
 }
 
-// enqueue adds records to the collecting batch, cutting a new batch at
-// BatchRecordsMax.
+// enqueue adds the records of one command to the collecting batch, or to a
+// new one when they would take it past BatchRecordsMax. A command's records
+// stay in one batch — one atomic commit — so that a re-hold's release and
+// new hold, or a cancellation's releases, are durable together or not at
+// all; only a command with more records than one journal append takes
+// (persistence.AppendRecordsMax: a mass expiry or cancellation, whose
+// records each stand alone) is cut.
 func (a *eventActor) enqueue(recs []engine.Record) {
-	if len(recs) == 0 {
-		return
+	for len(recs) > 0 {
+		chunk := recs[:min(len(recs), persistence.AppendRecordsMax)]
+		recs = recs[len(chunk):]
+		var b *batch
+		if n := len(a.batches); n > 0 && !(n == 1 && a.inflight) && len(a.batches[n-1].records)+len(chunk) <= a.sys.cfg.BatchRecordsMax {
+			b = a.batches[n-1]
+		} else {
+			b = &batch{}
+			a.batches = append(a.batches, b)
+		}
+		a.addToBatch(b, chunk)
 	}
-	var b *batch
-	if n := len(a.batches); n > 0 && !(n == 1 && a.inflight) && len(a.batches[n-1].records) < a.sys.cfg.BatchRecordsMax {
-		b = a.batches[n-1]
-	} else {
-		b = &batch{}
-		a.batches = append(a.batches, b)
-	}
+}
+
+func (a *eventActor) addToBatch(b *batch, recs []engine.Record) {
 	for i := range recs {
 		r := &recs[i]
 		b.records = append(b.records, *r)
@@ -346,9 +384,9 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 			}
 		}
 	}
-	if a.pendingReset != nil && m.lastSeq >= a.pendingReset.version {
-		a.publishReset(a.pendingReset)
-		a.pendingReset = nil
+	for len(a.pendingResets) > 0 && m.lastSeq >= a.pendingResets[0].version {
+		a.publishReset(a.pendingResets[0])
+		a.pendingResets = a.pendingResets[1:]
 	}
 	if a.snapshotSeq != 0 {
 		a.lastSnapshotSeq, a.snapshotSeq = a.snapshotSeq, 0
@@ -407,7 +445,7 @@ func (a *eventActor) failAll(err error) {
 // unavailable; on a storage error it retries after a second.
 func (a *eventActor) recover(ctx actor.Context) {
 	start := time.Now()
-	a.ev, a.unavailable, a.storageErr, a.pendingReset = nil, nil, nil, nil
+	a.ev, a.unavailable, a.storageErr, a.pendingResets = nil, nil, nil, nil
 	last, err := a.sys.cfg.Journal.LastSeq(a.id)
 	if err != nil {
 		a.recoveryFailed(ctx, err)
@@ -432,7 +470,7 @@ func (a *eventActor) recover(ctx actor.Context) {
 	if fresh == nil {
 		a.publishReset(&resetArgs{a.ev.Seq(), a.ev.Info(), a.ev.Statuses()})
 	} else {
-		a.pendingReset = &resetArgs{a.ev.Seq(), a.ev.Info(), a.ev.Statuses()}
+		a.pendingResets = []*resetArgs{{a.ev.Seq(), a.ev.Info(), a.ev.Statuses()}}
 	}
 	a.enqueue(fresh)
 	a.flush()

@@ -27,6 +27,15 @@ type (
 		// answer of an earlier attempt, to be returned again.
 		idempotent bool
 	}
+	// holdBestRequest asks the engine to choose the seats (best available).
+	holdBestRequest struct {
+		customerID    string
+		reservationID string
+		want          engine.BestAvailable
+		idempotent    bool // as for holdRequest
+	}
+	// updateRequest is an operator's change to the event.
+	updateRequest         struct{ patch engine.EventPatch }
 	cancelRequest         struct{ customerID, reservationID string }
 	beginPaymentRequest   struct{ customerID, reservationID string }
 	confirmPaymentRequest struct {

@@ -59,9 +59,10 @@ func stadiumJournal(tb testing.TB, store *persistence.Store, n int, snapshotEver
 		}
 		cust := fmt.Sprintf("c%d", rng.IntN(20000))
 		res := fmt.Sprintf("r%d", i)
-		out, err := ev.Hold(now, engine.HoldRequest{ReservationID: res, CustomerID: cust, SeatIDs: ids})
+		out, got, err := ev.Hold(now, engine.HoldRequest{ReservationID: res, CustomerID: cust, SeatIDs: ids})
 		pending = append(pending, out...)
 		if err == nil {
+			res = got // a re-hold may answer with the customer's reservation
 			switch rng.IntN(3) {
 			case 0:
 				out, att, err := ev.BeginPayment(now, cust, res)

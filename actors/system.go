@@ -305,9 +305,11 @@ func (s *System) Event(ctx context.Context, eventID string) (engine.EventInfo, e
 }
 
 // Hold reserves seatIDs of an event for customerID, all or none, answering
-// once the hold is durable. Errors: those of engine.Event.Hold, plus
-// event_not_found, event_unavailable, storage_unavailable, overloaded,
-// timeout.
+// once the hold is durable. Asking again for seats the customer holds
+// replaces their reservation in one step, or returns it unchanged once its
+// hold lifetime cap is reached (engine.Event.Hold). Errors: those of
+// engine.Event.Hold, plus event_not_found, event_unavailable,
+// storage_unavailable, overloaded, timeout.
 func (s *System) Hold(ctx context.Context, eventID, customerID string, seatIDs []string) (engine.ReservationView, error) {
 	rep, err := s.request(ctx, eventID, &holdRequest{customerID: customerID, reservationID: newID("r", eventID), seatIDs: seatIDs})
 	if err != nil {
@@ -323,13 +325,45 @@ func (s *System) Hold(ctx context.Context, eventID, customerID string, seatIDs [
 // instead of holding again. The same key with other seats:
 // idempotency_key_reused.
 func (s *System) HoldIdempotent(ctx context.Context, eventID, customerID, idempotencyKey string, seatIDs []string) (engine.ReservationView, error) {
-	sum := sha256.Sum256([]byte(customerID + "\x00" + idempotencyKey + "\x00" + eventID))
-	id := "r" + idEncoding.EncodeToString(sum[:10]) + "." + eventID
+	id := idempotentID(customerID, idempotencyKey, eventID)
 	rep, err := s.request(ctx, eventID, &holdRequest{customerID: customerID, reservationID: id, seatIDs: seatIDs, idempotent: true})
 	if err != nil {
 		return engine.ReservationView{}, err
 	}
 	return rep.reservation, nil
+}
+
+// HoldBest lets the event choose and hold the best block of want.Quantity
+// adjacent seats for customerID (engine.Event.HoldBest), in one step in the
+// event actor: two customers asking at the same moment get different
+// seats. idempotencyKey "" means none; with one, a retry finds the
+// reservation of its first attempt (as HoldIdempotent), and the same key
+// with another quantity is idempotency_key_reused. Errors: those of
+// engine.Event.HoldBest (no_adjacent_seats when no block of that size is
+// left), plus those of Hold.
+func (s *System) HoldBest(ctx context.Context, eventID, customerID, idempotencyKey string, want engine.BestAvailable) (engine.ReservationView, error) {
+	req := &holdBestRequest{customerID: customerID, reservationID: newID("r", eventID), want: want}
+	if idempotencyKey != "" {
+		req.reservationID, req.idempotent = idempotentID(customerID, idempotencyKey, eventID), true
+	}
+	rep, err := s.request(ctx, eventID, req)
+	if err != nil {
+		return engine.ReservationView{}, err
+	}
+	return rep.reservation, nil
+}
+
+// UpdateEvent applies an operator's change to an event (engine.Event.Update)
+// and returns the event as it is then, once the change is durable; the seat
+// feed gets the changed read model first. Cancelling releases every held
+// reservation. Errors: invalid_request naming the field, event_not_found,
+// and the 503s of Hold.
+func (s *System) UpdateEvent(ctx context.Context, eventID string, patch engine.EventPatch) (engine.EventInfo, error) {
+	rep, err := s.request(ctx, eventID, &updateRequest{patch: patch})
+	if err != nil {
+		return engine.EventInfo{}, err
+	}
+	return rep.info, nil
 }
 
 // eventOf extracts the event id from a reservation or booking id
@@ -467,6 +501,13 @@ func (s *System) Bookings(ctx context.Context, eventID string) ([]engine.Booking
 		return nil, err
 	}
 	return rep.bookings, nil
+}
+
+// idempotentID is the reservation id of a hold with an Idempotency-Key: the
+// same for every retry of it, and routable to its event like newID's.
+func idempotentID(customerID, idempotencyKey, eventID string) string {
+	sum := sha256.Sum256([]byte(customerID + "\x00" + idempotencyKey + "\x00" + eventID))
+	return "r" + idEncoding.EncodeToString(sum[:10]) + "." + eventID
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

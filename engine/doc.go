@@ -4,9 +4,9 @@
 //
 // The contract its caller (the event actor) relies on:
 //
-//  1. Every command (Hold, Cancel, BeginPayment, ConfirmPayment,
-//     FailPayment, Block, Unblock, Tick) takes the current time from the
-//     caller. The engine never reads a clock, draws random numbers, logs,
+//  1. Every command (Hold, HoldBest, Cancel, BeginPayment, ConfirmPayment,
+//     FailPayment, Block, Unblock, Update, Tick) takes the current time
+//     from the caller. The engine never reads a clock, draws random numbers, logs,
 //     starts goroutines or does I/O; it imports only the standard library.
 //  2. A command whose arguments are valid first expires every live
 //     reservation whose expiresAt is at or before now (so an expired hold is expired the moment any command
@@ -27,4 +27,15 @@
 // Venue plans are imported from the pretix seating-plan JSON format
 // (ParsePlan). Seats are addressed inside the engine and its records by
 // their index in the plan; the API speaks seat_guid.
+//
+// The selling rules are decided here, atomically with the hold they
+// concern: best available (HoldBest) chooses and holds in one command, from
+// the plan's layout (layout.go: rows cut into runs of adjacent seats at
+// aisles, derived once per plan and never journaled); the orphan-seat rule
+// (best available always avoids stranding a single seat when it can;
+// hand-picked holds too with orphanSeats "prevent"); re-holds (a customer
+// asking again for seats they hold gets a replacement in the same command,
+// its lifetime capped by maxHoldSeconds from the first hold); the sale
+// window, checked by every hold path; and operators' changes (Update, one
+// EventUpdated record; snapshots carry the current definition).
 package engine

@@ -23,6 +23,8 @@ const (
 	CodeSeatNotFound        Code = "seat_not_found"
 	CodeLimitExceeded       Code = "limit_exceeded"
 	CodeSeatUnavailable     Code = "seat_unavailable"
+	CodeOrphanSeat          Code = "orphan_seat"
+	CodeNoAdjacentSeats     Code = "no_adjacent_seats"
 	CodeSeatHeld            Code = "seat_held"
 	CodeReservationNotFound Code = "reservation_not_found"
 	CodeReservationExpired  Code = "reservation_expired"
@@ -36,7 +38,8 @@ const (
 
 // Error is the engine's one error type: a stable Code, a human-readable
 // Message, and optional seat ids the error is about (unknown seats for
-// seat_not_found, taken seats for seat_unavailable, held seats for seat_held).
+// seat_not_found, taken seats for seat_unavailable, held seats for seat_held,
+// the seats a hold would strand for orphan_seat).
 type Error struct {
 	Code    Code
 	Message string

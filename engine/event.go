@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +37,13 @@ type Event struct {
 	orderHoles   int            // nils in order
 	bookings     map[string]*reservation
 	counts       Counts
+
+	// Best available (bestavailable.go): available seats per plan segment,
+	// kept on every status change, and the segments ranked for the focal
+	// point. Both derive from the state and the definition; neither is
+	// journaled or snapshotted.
+	segFree []int32
+	rank    rankIndex
 }
 
 type reservation struct {
@@ -44,6 +53,7 @@ type reservation struct {
 	status     ReservationStatus
 	createdSeq uint64 // seq of its SeatsHeld record: a total creation order
 	createdAt  int64  // Unix ms
+	holdStart  int64  // Unix ms: since when the customer holds these seats (a replacement keeps its predecessor's)
 	expiresAt  int64  // Unix ms; while paying, the end of the grace period
 	heldUntil  int64  // Unix ms; the hold's own expiry, restored if a payment fails
 	attempts   uint32
@@ -119,12 +129,42 @@ func newEvent(def EventDefinition, plan *Plan) *Event {
 		customers:    make(map[string]*customer),
 		bookings:     make(map[string]*reservation),
 		counts:       Counts{Available: len(plan.Seats)},
+		segFree:      make([]int32, len(plan.segments)),
+	}
+	for i, sg := range plan.segments {
+		e.segFree[i] = sg.count
 	}
 	for _, c := range plan.Categories {
 		e.categories = append(e.categories, Category{Name: c.Name, Color: c.Color, PriceCents: def.Prices[c.Name]})
 	}
+	e.rank = newRankIndex(plan, e.focalPoint())
 	return e
 }
+
+// setDefinition replaces the definition (an operator's change), re-ranking
+// the segments when the focal point moved.
+func (e *Event) setDefinition(def EventDefinition) {
+	def.SeatingPlan = nil
+	moved := !equalFocal(def.FocalPoint, e.def.FocalPoint)
+	e.def = def
+	if moved {
+		e.rank = newRankIndex(e.plan, e.focalPoint())
+	}
+}
+
+func equalFocal(a, b *FocalPoint) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// focalPoint is the focal point in effect.
+func (e *Event) focalPoint() FocalPoint {
+	if e.def.FocalPoint != nil {
+		return *e.def.FocalPoint
+	}
+	return e.plan.DefaultFocalPoint()
+}
+
+func (e *Event) cancelled() bool { return e.def.Status == EventCancelled }
 
 func validID(s string, maxBytes int) bool {
 	if s == "" || len(s) > maxBytes {
@@ -160,6 +200,26 @@ func firstDuplicate(ids []string) (string, bool) {
 	return "", false
 }
 
+// firstDuplicateSeat is firstDuplicate for seat indexes.
+func firstDuplicateSeat(seats []int32) (int32, bool) {
+	if len(seats) <= 16 {
+		for i, s := range seats {
+			if slices.Contains(seats[:i], s) {
+				return s, true
+			}
+		}
+		return 0, false
+	}
+	seen := make(map[int32]struct{}, len(seats))
+	for _, s := range seats {
+		if _, dup := seen[s]; dup {
+			return s, true
+		}
+		seen[s] = struct{}{}
+	}
+	return 0, false
+}
+
 // ValidEventID reports whether id is 1–64 bytes of [A-Za-z0-9._-] starting
 // with a letter or digit (so "." and ".." can never be an event: clients
 // normalise them out of URLs).
@@ -171,34 +231,18 @@ func validateDefinition(d *EventDefinition) (*Plan, error) {
 	bad := func(format string, args ...any) (*Plan, error) {
 		return nil, Errorf(CodeInvalidRequest, format, args...)
 	}
-	switch {
-	case !ValidEventID(d.ID):
+	if !ValidEventID(d.ID) {
 		return bad("id must be 1–%d characters of letters, digits, '.', '_' or '-', starting with a letter or digit", eventIDBytesMax)
-	case strings.TrimSpace(d.Name) == "" || len(d.Name) > eventNameBytesMax:
-		return bad("name must be 1–%d bytes", eventNameBytesMax)
-	case d.StartsAt.IsZero():
-		return bad("startsAt is required")
-	case d.OnSaleAt.IsZero():
-		return bad("onSaleAt is required")
-	case !d.SalesEndAt.IsZero() && !d.SalesEndAt.After(d.OnSaleAt):
-		return bad("salesEndAt must be after onSaleAt")
-	case d.SalesEndAt.IsZero() && !d.StartsAt.After(d.OnSaleAt):
-		// Sales then end at startsAt: the event could never sell a seat.
-		return bad("startsAt must be after onSaleAt when salesEndAt is not set")
-	case d.HoldTTLSeconds < 1 || d.HoldTTLSeconds > HoldTTLSecondsMax:
-		return bad("holdTtlSeconds must be 1–%d", HoldTTLSecondsMax)
-	case d.MaxSeatsPerCustomer < 1 || d.MaxSeatsPerCustomer > MaxSeatsPerCustomerMax:
-		return bad("maxSeatsPerCustomer must be 1–%d", MaxSeatsPerCustomerMax)
-	case d.MaxHoldSeconds != 0 && (d.MaxHoldSeconds < d.HoldTTLSeconds || d.MaxHoldSeconds > 10*HoldTTLSecondsMax):
-		return bad("maxHoldSeconds must be at least holdTtlSeconds")
-	case d.PaymentGraceSeconds < 0 || d.PaymentGraceSeconds > HoldTTLSecondsMax:
-		return bad("paymentGraceSeconds must be 0–%d", HoldTTLSecondsMax)
-	case len(d.Currency) != 3 || strings.ToUpper(d.Currency) != d.Currency || strings.ContainsFunc(d.Currency, func(r rune) bool { return r < 'A' || r > 'Z' }):
-		return bad("currency must be an ISO 4217 code such as EUR")
-	case len(d.SeatingPlan) == 0:
+	}
+	if d.Status != "" {
+		return bad("status: a new event cannot be %q", d.Status)
+	}
+	if err := validateSettings(d); err != nil {
+		return nil, err
+	}
+	if len(d.SeatingPlan) == 0 {
 		return nil, Errorf(CodeInvalidPlan, "seatingPlan is required")
 	}
-	d.StartsAt, d.OnSaleAt, d.SalesEndAt = d.StartsAt.UTC(), d.OnSaleAt.UTC(), d.SalesEndAt.UTC()
 	plan, err := ParsePlan(d.SeatingPlan)
 	if err != nil {
 		return nil, err
@@ -222,6 +266,50 @@ func validateDefinition(d *EventDefinition) (*Plan, error) {
 	}
 	return plan, nil
 }
+
+// validateSettings checks everything of a definition but its id and plan:
+// what an operator may change later (EventPatch) is checked by it again. It
+// normalises times to UTC.
+func validateSettings(d *EventDefinition) error {
+	bad := func(format string, args ...any) error {
+		return Errorf(CodeInvalidRequest, format, args...)
+	}
+	switch {
+	case strings.TrimSpace(d.Name) == "" || len(d.Name) > eventNameBytesMax:
+		return bad("name must be 1–%d bytes", eventNameBytesMax)
+	case d.StartsAt.IsZero():
+		return bad("startsAt is required")
+	case d.OnSaleAt.IsZero():
+		return bad("onSaleAt is required")
+	case !d.SalesEndAt.IsZero() && !d.SalesEndAt.After(d.OnSaleAt):
+		return bad("salesEndAt must be after onSaleAt")
+	case d.SalesEndAt.IsZero() && !d.StartsAt.After(d.OnSaleAt):
+		// Sales then end at startsAt: the event could never sell a seat.
+		return bad("startsAt must be after onSaleAt when salesEndAt is not set")
+	case d.HoldTTLSeconds < 1 || d.HoldTTLSeconds > HoldTTLSecondsMax:
+		return bad("holdTtlSeconds must be 1–%d", HoldTTLSecondsMax)
+	case d.MaxSeatsPerCustomer < 1 || d.MaxSeatsPerCustomer > MaxSeatsPerCustomerMax:
+		return bad("maxSeatsPerCustomer must be 1–%d", MaxSeatsPerCustomerMax)
+	case d.MaxHoldSeconds != 0 && (d.MaxHoldSeconds < d.HoldTTLSeconds || d.MaxHoldSeconds > 10*HoldTTLSecondsMax):
+		return bad("maxHoldSeconds must be from holdTtlSeconds (%d) to %d", d.HoldTTLSeconds, 10*HoldTTLSecondsMax)
+	case d.PaymentGraceSeconds < 0 || d.PaymentGraceSeconds > HoldTTLSecondsMax:
+		return bad("paymentGraceSeconds must be 0–%d", HoldTTLSecondsMax)
+	case len(d.Currency) != 3 || strings.ToUpper(d.Currency) != d.Currency || strings.ContainsFunc(d.Currency, func(r rune) bool { return r < 'A' || r > 'Z' }):
+		return bad("currency must be an ISO 4217 code such as EUR")
+	case d.OrphanSeats != "" && d.OrphanSeats != OrphanAllow && d.OrphanSeats != OrphanPrevent:
+		return bad("orphanSeats must be %q or %q", OrphanAllow, OrphanPrevent)
+	case d.FocalPoint != nil && !validCoord(d.FocalPoint.X):
+		return bad("focalPoint.x must be a number within ±%d", planCoordMax)
+	case d.FocalPoint != nil && !validCoord(d.FocalPoint.Y):
+		return bad("focalPoint.y must be a number within ±%d", planCoordMax)
+	case d.Status != "" && d.Status != EventCancelled:
+		return bad("status must be %q", EventCancelled)
+	}
+	d.StartsAt, d.OnSaleAt, d.SalesEndAt = d.StartsAt.UTC(), d.OnSaleAt.UTC(), d.SalesEndAt.UTC()
+	return nil
+}
+
+func validCoord(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= planCoordMax }
 
 // ID is the event id.
 func (e *Event) ID() string { return e.def.ID }
@@ -261,7 +349,22 @@ func (e *Event) Info() EventInfo {
 		MaxHoldSeconds: e.maxHoldSeconds(), PaymentGraceSeconds: e.paymentGraceSeconds(),
 		Currency: e.def.Currency, Categories: slices.Clone(e.categories),
 		Capacity: len(e.plan.Seats), Counts: e.counts, Version: e.seq,
+		OrphanSeats: e.orphanRule(), FocalPoint: e.focalPoint(), Status: e.statusName(),
 	}
+}
+
+func (e *Event) orphanRule() string {
+	if e.def.OrphanSeats == OrphanPrevent {
+		return OrphanPrevent
+	}
+	return OrphanAllow
+}
+
+func (e *Event) statusName() string {
+	if e.cancelled() {
+		return EventCancelled
+	}
+	return EventActive
 }
 
 func (e *Event) maxHoldSeconds() int {
@@ -316,61 +419,147 @@ func (e *Event) NextExpiry() (time.Time, bool) {
 	return time.UnixMilli(e.expiries[0].expiresAt).UTC(), true
 }
 
-// Hold reserves every seat of req for req.CustomerID, or none.
+// Hold reserves every seat of req for req.CustomerID, or none, and returns
+// the id of the reservation that answers the request.
 //
-// Records returned with a nil error end with one SeatsHeld. Whatever the
-// error, the returned records (expiries found due at now) were applied and
-// must be journaled. Errors, in API.md precedence: invalid_request (bad ids,
-// empty, duplicates, more than MaxSeatsPerCustomer), sales_not_open,
-// sales_closed, seat_not_found (Seats: the unknown ids), limit_exceeded,
-// seat_unavailable (Seats: the ids not available now).
-func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, error) {
+// Asking again for seats the customer already holds (held, not paying) is a
+// re-hold, never "taken": the customer's held reservations that share a seat
+// with the request are released (reason cancelled) and a new one holds the
+// requested seats, in one command, so no one else can take a seat in
+// between and no seat is ever held twice. The replacement keeps its
+// predecessors' hold start: it expires at min(now + holdTtlSeconds, hold
+// start + maxHoldSeconds). Asking again for exactly the seats of one held
+// reservation that the cap keeps from lasting longer returns that
+// reservation unchanged (its id, no records).
+//
+// Records returned with a nil error end with one SeatsHeld (after the
+// HoldReleased of the replaced reservations), or are only expiries when an
+// existing reservation is returned. Whatever the error, the returned records
+// (expiries found due at now) were applied and must be journaled. Errors, in
+// API.md precedence: invalid_request (bad ids, empty, duplicates, more than
+// MaxSeatsPerCustomer), event_cancelled, sales_not_open, sales_closed,
+// seat_not_found (Seats: the unknown ids), limit_exceeded, seat_unavailable
+// (Seats: the ids not available now), orphan_seat (with orphanSeats
+// "prevent"; Seats: the seats the hold would strand).
+func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, string, error) {
 	switch {
 	case !validID(req.ReservationID, reservationIDBytesMax):
-		return nil, Errorf(CodeInvalidRequest, "reservation id is invalid")
+		return nil, "", Errorf(CodeInvalidRequest, "reservation id is invalid")
 	case req.CustomerID == "" || len(req.CustomerID) > customerIDBytesMax:
-		return nil, Errorf(CodeInvalidRequest, "customer id is invalid")
+		return nil, "", Errorf(CodeInvalidRequest, "customer id is invalid")
 	case len(req.SeatIDs) == 0:
-		return nil, Errorf(CodeInvalidRequest, "seatIds must not be empty")
+		return nil, "", Errorf(CodeInvalidRequest, "seatIds must not be empty")
 	case len(req.SeatIDs) > e.def.MaxSeatsPerCustomer:
-		return nil, Errorf(CodeInvalidRequest, "at most %d seats per request", e.def.MaxSeatsPerCustomer)
+		return nil, "", Errorf(CodeInvalidRequest, "at most %d seats per request", e.def.MaxSeatsPerCustomer)
 	}
 	if _, dup := e.reservations[req.ReservationID]; dup {
-		return nil, Errorf(CodeInvalidRequest, "reservation id %q is already used", req.ReservationID)
+		return nil, "", Errorf(CodeInvalidRequest, "reservation id %q is already used", req.ReservationID)
 	}
 	if id, dup := firstDuplicate(req.SeatIDs); dup {
-		return nil, &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
+		return nil, "", &Error{Code: CodeInvalidRequest, Message: "duplicate seat id", Seats: []string{id}}
 	}
-	nowMs := now.UnixMilli()
-	if now.Before(e.def.OnSaleAt) {
-		return nil, Errorf(CodeSalesNotOpen, "sales open at %s", e.def.OnSaleAt.Format(time.RFC3339))
-	}
-	if !now.Before(e.salesEnd()) {
-		return nil, Errorf(CodeSalesClosed, "sales closed at %s", e.salesEnd().Format(time.RFC3339))
+	if err := e.checkOnSale(now); err != nil {
+		return nil, "", err
 	}
 	seats, err := e.lookupSeats(req.SeatIDs)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	nowMs := now.UnixMilli()
 	out := e.expireDue(nil, nowMs)
-	if c := e.customers[req.CustomerID]; c != nil && c.seats+len(seats) > e.def.MaxSeatsPerCustomer {
-		return out, Errorf(CodeLimitExceeded, "%d seats held or booked, at most %d per customer", c.seats, e.def.MaxSeatsPerCustomer)
+	// The customer's own held reservations sharing a seat with the request:
+	// the request replaces them.
+	var replaced []*reservation
+	for _, s := range seats {
+		if r := e.holder[s]; r != nil && r.customer == req.CustomerID && r.status == StatusHeld && !slices.Contains(replaced, r) {
+			replaced = append(replaced, r)
+		}
+	}
+	expires, holdStart, freed := nowMs+int64(e.def.HoldTTLSeconds)*1000, int64(0), 0
+	if len(replaced) > 0 {
+		soonest := replaced[0].expiresAt
+		holdStart = replaced[0].holdStart
+		for _, r := range replaced {
+			holdStart, soonest = min(holdStart, r.holdStart), min(soonest, r.expiresAt)
+			freed += len(r.seats)
+		}
+		expires = e.renewedExpiry(nowMs, holdStart, soonest)
+		if r := replaced[0]; len(replaced) == 1 && sameSeatSet(r.seats, seats) && expires <= r.expiresAt {
+			return out, r.id, nil // the cap is reached: the reservation as it is
+		}
+	}
+	if c := e.customers[req.CustomerID]; c != nil && c.seats-freed+len(seats) > e.def.MaxSeatsPerCustomer {
+		return out, "", Errorf(CodeLimitExceeded, "%d seats held or booked, at most %d per customer", c.seats, e.def.MaxSeatsPerCustomer)
 	}
 	var taken []string
 	for _, s := range seats {
-		if e.status[s] != SeatAvailable {
+		if e.status[s] != SeatAvailable && !slices.Contains(replaced, e.holder[s]) {
 			taken = append(taken, e.plan.Seats[s].ID)
 		}
 	}
 	if len(taken) > 0 {
-		return out, &Error{Code: CodeSeatUnavailable, Message: "seats are not available", Seats: taken}
+		return out, "", &Error{Code: CodeSeatUnavailable, Message: "seats are not available", Seats: taken}
+	}
+	if e.def.OrphanSeats == OrphanPrevent {
+		if stranded := e.avoidableOrphans(seats, replaced); len(stranded) > 0 {
+			ids := make([]string, len(stranded))
+			for i, s := range stranded {
+				ids[i] = e.plan.Seats[s].ID
+			}
+			return out, "", &Error{Code: CodeOrphanSeat, Message: "this choice would leave single seats that cannot be sold; another choice of as many seats in the row would not", Seats: ids}
+		}
+	}
+	for _, r := range replaced {
+		out = e.emit(out, Record{
+			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
+			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonCancelled,
+		})
 	}
 	out = e.emit(out, Record{
 		Type: RecordSeatsHeld, AtUnixMilli: nowMs, ReservationID: req.ReservationID,
-		CustomerID: req.CustomerID, Seats: seats,
-		ExpiresAtUnixMilli: nowMs + int64(e.def.HoldTTLSeconds)*1000,
+		CustomerID: req.CustomerID, Seats: seats, ExpiresAtUnixMilli: expires, HoldStartUnixMilli: holdStart,
 	})
-	return out, nil
+	return out, req.ReservationID, nil
+}
+
+// renewedExpiry is the expiry of a replacement whose seats the customer has
+// held since holdStart: now + holdTtlSeconds, capped at holdStart +
+// maxHoldSeconds. Should an operator have lowered the cap below the expiry
+// of a replaced reservation (soonest, the earliest of them), the
+// replacement keeps that expiry rather than lapse at once.
+func (e *Event) renewedExpiry(nowMs, holdStart, soonest int64) int64 {
+	ttl := nowMs + int64(e.def.HoldTTLSeconds)*1000
+	capMs := holdStart + int64(e.maxHoldSeconds())*1000
+	if capMs < soonest {
+		return min(ttl, soonest)
+	}
+	return min(ttl, capMs)
+}
+
+func sameSeatSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, s := range b {
+		if !slices.Contains(a, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOnSale refuses a hold on a cancelled event or outside its sale
+// window, judged by now (the server's clock, UTC).
+func (e *Event) checkOnSale(now time.Time) error {
+	switch {
+	case e.cancelled():
+		return Errorf(CodeEventCancelled, "event %q was cancelled", e.def.ID)
+	case now.Before(e.def.OnSaleAt):
+		return Errorf(CodeSalesNotOpen, "sales open at %s", e.def.OnSaleAt.Format(time.RFC3339))
+	case !now.Before(e.salesEnd()):
+		return Errorf(CodeSalesClosed, "sales closed at %s", e.salesEnd().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // owned returns the reservation if it exists and belongs to customerID;
@@ -429,6 +618,12 @@ func (e *Event) BeginPayment(now time.Time, customerID, reservationID string) ([
 		}
 		return out, 0, Errorf(CodeReservationReleased, "reservation %q was released (%s)", r.id, r.reason)
 	}
+	if e.cancelled() {
+		// Cancelling releases every held reservation; one left over (a
+		// cancellation journaled in several batches, then a crash) only
+		// waits for its expiry.
+		return out, 0, Errorf(CodeEventCancelled, "event %q was cancelled", e.def.ID)
+	}
 	attempt := r.attempts + 1
 	out = e.emit(out, Record{
 		Type: RecordPaymentStarted, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
@@ -471,7 +666,8 @@ func (e *Event) ConfirmPayment(now time.Time, reservationID string, attempt uint
 
 // FailPayment ends payment attempt attempt of a paying reservation: it goes
 // back to held until its original expiry, or is released with reason
-// payment_failed when that has passed. A failure for an attempt that is not
+// payment_failed when that has passed (reason cancelled when the event was
+// cancelled meanwhile: it cannot be held again). A failure for an attempt that is not
 // the current one, or for a reservation no longer paying, changes nothing.
 func (e *Event) FailPayment(now time.Time, reservationID string, attempt uint32) ([]Record, error) {
 	nowMs := now.UnixMilli()
@@ -486,13 +682,145 @@ func (e *Event) FailPayment(now time.Time, reservationID string, attempt uint32)
 	out = e.emit(out, Record{
 		Type: RecordPaymentFailed, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer, Attempt: attempt,
 	})
-	if r.heldUntil <= nowMs {
+	if e.cancelled() {
+		out = e.emit(out, Record{
+			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
+			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonCancelled,
+		})
+	} else if r.heldUntil <= nowMs {
 		out = e.emit(out, Record{
 			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
 			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonPaymentFailed,
 		})
 	}
 	return out, nil
+}
+
+// Update applies an operator's change to the event (API.md, PATCH
+// /v1/admin/events/{id}) and journals it as one EventUpdated record. New
+// settings apply to what is decided from then on: live holds keep their
+// expiry. Cancelling the event (Status EventCancelled) also releases every
+// held reservation with reason cancelled, in the same command; paying ones
+// finish (a late success books, for a refund; a failure releases), and
+// bookings stay. A change that changes nothing journals nothing. Errors:
+// invalid_request naming the field (the changed definition must be valid as
+// a new one would be; a cancelled event cannot be reopened).
+func (e *Event) Update(now time.Time, p EventPatch) ([]Record, error) {
+	def, err := e.patched(p)
+	if err != nil {
+		return nil, err
+	}
+	nowMs := now.UnixMilli()
+	out := e.expireDue(nil, nowMs)
+	before, _ := json.Marshal(e.def)
+	after, _ := json.Marshal(def)
+	if bytes.Equal(before, after) {
+		return out, nil
+	}
+	blob, err := json.Marshal(normalPatch(p))
+	if err != nil {
+		return out, Errorf(CodeInvalidRequest, "event patch: %v", err)
+	}
+	wasCancelled := e.cancelled()
+	out = e.emit(out, Record{Type: RecordEventUpdated, AtUnixMilli: nowMs, Definition: blob})
+	if e.cancelled() && !wasCancelled {
+		var held []*reservation
+		for _, r := range e.order {
+			if r != nil && r.status == StatusHeld {
+				held = append(held, r)
+			}
+		}
+		for _, r := range held {
+			out = e.emit(out, Record{
+				Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
+				CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonCancelled,
+			})
+		}
+	}
+	return out, nil
+}
+
+// patchResettable are the fields EventPatch.Reset may name.
+var patchResettable = []string{"salesEndAt", "maxHoldSeconds", "focalPoint"}
+
+// patched returns the definition with p applied, checked as a new one would
+// be. The command (Update) and the replay (Apply) share it.
+func (e *Event) patched(p EventPatch) (EventDefinition, error) {
+	d := e.def
+	reset := func(field string) bool { return slices.Contains(p.Reset, field) }
+	for i, f := range p.Reset {
+		switch {
+		case !slices.Contains(patchResettable, f):
+			return d, Errorf(CodeInvalidRequest, "reset: %q cannot be reset (only %s)", f, strings.Join(patchResettable, ", "))
+		case slices.Contains(p.Reset[:i], f):
+			return d, Errorf(CodeInvalidRequest, "reset: %q is given twice", f)
+		}
+	}
+	switch {
+	case reset("salesEndAt") && p.SalesEndAt != nil:
+		return d, Errorf(CodeInvalidRequest, "salesEndAt is both set and reset")
+	case reset("maxHoldSeconds") && p.MaxHoldSeconds != nil:
+		return d, Errorf(CodeInvalidRequest, "maxHoldSeconds is both set and reset")
+	case reset("focalPoint") && p.FocalPoint != nil:
+		return d, Errorf(CodeInvalidRequest, "focalPoint is both set and reset")
+	case p.Status != nil && *p.Status != EventCancelled:
+		return d, Errorf(CodeInvalidRequest, "status: only %q can be set (cancelling is final)", EventCancelled)
+	case p.SalesEndAt != nil && p.SalesEndAt.IsZero():
+		return d, Errorf(CodeInvalidRequest, "salesEndAt must be a time; reset it to sell until startsAt")
+	case p.MaxHoldSeconds != nil && *p.MaxHoldSeconds == 0:
+		return d, Errorf(CodeInvalidRequest, "maxHoldSeconds must be from holdTtlSeconds to %d; reset it for the default", 10*HoldTTLSecondsMax)
+	case p.OrphanSeats != nil && *p.OrphanSeats == "":
+		return d, Errorf(CodeInvalidRequest, "orphanSeats must be %q or %q", OrphanAllow, OrphanPrevent)
+	}
+	if p.Name != nil {
+		d.Name = *p.Name
+	}
+	if p.OnSaleAt != nil {
+		d.OnSaleAt = *p.OnSaleAt
+	}
+	if p.SalesEndAt != nil {
+		d.SalesEndAt = *p.SalesEndAt
+	} else if reset("salesEndAt") {
+		d.SalesEndAt = time.Time{}
+	}
+	if p.HoldTTLSeconds != nil {
+		d.HoldTTLSeconds = *p.HoldTTLSeconds
+	}
+	if p.MaxSeatsPerCustomer != nil {
+		d.MaxSeatsPerCustomer = *p.MaxSeatsPerCustomer
+	}
+	if p.MaxHoldSeconds != nil {
+		d.MaxHoldSeconds = *p.MaxHoldSeconds
+	} else if reset("maxHoldSeconds") {
+		d.MaxHoldSeconds = 0
+	}
+	if p.OrphanSeats != nil {
+		d.OrphanSeats = *p.OrphanSeats
+	}
+	if p.FocalPoint != nil {
+		fp := *p.FocalPoint
+		d.FocalPoint = &fp
+	} else if reset("focalPoint") {
+		d.FocalPoint = nil
+	}
+	if p.Status != nil {
+		d.Status = *p.Status
+	}
+	if err := validateSettings(&d); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// normalPatch is p as journaled: times in UTC.
+func normalPatch(p EventPatch) EventPatch {
+	for _, t := range []**time.Time{&p.OnSaleAt, &p.SalesEndAt} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
+	return p
 }
 
 func (e *Event) resolveSeats(seatIDs []string) ([]int32, error) {
@@ -603,6 +931,9 @@ func (e *Event) Apply(rec Record) error {
 				return bad("seat %s is not available", e.plan.Seats[s].ID)
 			}
 		}
+		if rec.HoldStartUnixMilli > rec.AtUnixMilli {
+			return bad("hold start %d is after the hold at %d", rec.HoldStartUnixMilli, rec.AtUnixMilli)
+		}
 		e.applyHeld(rec)
 	case RecordHoldReleased:
 		if r == nil || !r.status.Live() {
@@ -652,14 +983,31 @@ func (e *Event) Apply(rec Record) error {
 		if rec.Type == RecordSeatsUnblocked {
 			from, to = SeatBlocked, SeatAvailable
 		}
-		for i, s := range rec.Seats {
-			if e.status[s] != from || slices.Contains(rec.Seats[:i], s) {
+		for _, s := range rec.Seats {
+			if e.status[s] != from {
 				return bad("seat %s is %s", e.plan.Seats[s].ID, e.status[s])
 			}
+		}
+		// An operator may block a whole stand in one record: no quadratic
+		// scan for duplicates.
+		if s, dup := firstDuplicateSeat(rec.Seats); dup {
+			return bad("seat %s is listed twice", e.plan.Seats[s].ID)
 		}
 		for _, s := range rec.Seats {
 			e.setStatus(s, to)
 		}
+	case RecordEventUpdated:
+		var p EventPatch
+		dec := json.NewDecoder(bytes.NewReader(rec.Definition))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return bad("event patch: %v", err)
+		}
+		def, err := e.patched(p)
+		if err != nil {
+			return bad("event patch: %v", err)
+		}
+		e.setDefinition(def)
 	default:
 		return bad("unexpected record type")
 	}
@@ -668,9 +1016,16 @@ func (e *Event) Apply(rec Record) error {
 }
 
 func (e *Event) setStatus(s int32, to SeatStatus) {
-	e.counts.add(e.status[s], -1)
+	from := e.status[s]
+	e.counts.add(from, -1)
 	e.counts.add(to, 1)
 	e.status[s] = to
+	switch {
+	case from == SeatAvailable && to != SeatAvailable:
+		e.segFree[e.plan.seatSegment[s]]--
+	case from != SeatAvailable && to == SeatAvailable:
+		e.segFree[e.plan.seatSegment[s]]++
+	}
 }
 
 func (c *Counts) add(s SeatStatus, n int) {
@@ -689,8 +1044,11 @@ func (c *Counts) add(s SeatStatus, n int) {
 func (e *Event) applyHeld(rec Record) {
 	r := &reservation{
 		id: rec.ReservationID, customer: rec.CustomerID, seats: slices.Clone(rec.Seats),
-		status: StatusHeld, createdSeq: rec.Seq, createdAt: rec.AtUnixMilli,
+		status: StatusHeld, createdSeq: rec.Seq, createdAt: rec.AtUnixMilli, holdStart: rec.AtUnixMilli,
 		expiresAt: rec.ExpiresAtUnixMilli, heldUntil: rec.ExpiresAtUnixMilli,
+	}
+	if rec.HoldStartUnixMilli != 0 {
+		r.holdStart = rec.HoldStartUnixMilli
 	}
 	for _, s := range r.seats {
 		r.totalCents += e.categories[e.plan.Seats[s].Category].PriceCents

@@ -34,7 +34,7 @@ var knownCodes = map[Code]bool{
 	CodeLimitExceeded: true, CodeSeatUnavailable: true, CodeSeatHeld: true,
 	CodeReservationNotFound: true, CodeReservationExpired: true, CodeReservationReleased: true,
 	CodePaymentInProgress: true, CodePaymentDeclined: true, CodeAlreadyBooked: true,
-	CodeNotPaying: true, CodeCorruptRecord: true,
+	CodeNotPaying: true, CodeCorruptRecord: true, CodeOrphanSeat: true, CodeNoAdjacentSeats: true,
 }
 
 // planSpec describes a small grid plan: rows named by Rows, each with
@@ -163,6 +163,9 @@ type harness struct {
 	ev           *Event
 	recs         []Record // every record returned so far, from EventCreated on
 	checkRejects bool
+	// plan, when set, is the decoded plan of recs[0], shared by replays
+	// (the stadium's takes milliseconds to decode).
+	plan *Plan
 }
 
 func newHarness(t tb, def EventDefinition) *harness {
@@ -243,9 +246,41 @@ func (h *harness) absorb(name string, now time.Time, recs []Record, err error, b
 
 func (h *harness) hold(now time.Time, cust, res string, seats ...string) ([]Record, error) {
 	h.t.Helper()
-	return h.do("hold "+res, now, func() ([]Record, error) {
-		return h.ev.Hold(now, HoldRequest{ReservationID: res, CustomerID: cust, SeatIDs: seats})
+	recs, _, err := h.holdID(now, cust, res, seats...)
+	return recs, err
+}
+
+// holdID is hold that also returns the id of the reservation answering it:
+// res, or an existing one a re-hold returned unchanged.
+func (h *harness) holdID(now time.Time, cust, res string, seats ...string) ([]Record, string, error) {
+	h.t.Helper()
+	var id string
+	recs, err := h.do("hold "+res, now, func() ([]Record, error) {
+		recs, got, err := h.ev.Hold(now, HoldRequest{ReservationID: res, CustomerID: cust, SeatIDs: seats})
+		id = got
+		return recs, err
 	})
+	switch {
+	case err == nil && id == "":
+		h.t.Fatalf("hold %s: accepted without a reservation id", res)
+	case err != nil && id != "":
+		h.t.Fatalf("hold %s: refused (%v) with reservation id %q", res, err, id)
+	case err == nil && id == res && (len(recs) == 0 || recs[len(recs)-1].Type != RecordSeatsHeld || recs[len(recs)-1].ReservationID != res):
+		h.t.Fatalf("hold %s: accepted as a new reservation without its SeatsHeld record", res)
+	}
+	return recs, id, err
+}
+
+func (h *harness) holdBest(now time.Time, cust, res string, want BestAvailable) ([]Record, error) {
+	h.t.Helper()
+	return h.do("hold best "+res, now, func() ([]Record, error) {
+		return h.ev.HoldBest(now, HoldBestRequest{ReservationID: res, CustomerID: cust, BestAvailable: want})
+	})
+}
+
+func (h *harness) update(now time.Time, p EventPatch) ([]Record, error) {
+	h.t.Helper()
+	return h.do("update", now, func() ([]Record, error) { return h.ev.Update(now, p) })
 }
 
 func (h *harness) cancel(now time.Time, cust, res string) ([]Record, error) {
@@ -342,16 +377,27 @@ func (h *harness) view(now time.Time, cust, res string) ReservationView {
 // through the binary codec first, and returns it.
 func (h *harness) replay() *Event {
 	h.t.Helper()
-	return replayRecords(h.t, h.recs)
+	return replayRecordsWith(h.t, h.recs, h.plan)
 }
 
 func replayRecords(t tb, recs []Record) *Event {
+	t.Helper()
+	return replayRecordsWith(t, recs, nil)
+}
+
+// replayRecordsWith replays recs; a non-nil plan stands for the one recs[0]
+// carries.
+func replayRecordsWith(t tb, recs []Record, plan *Plan) *Event {
 	t.Helper()
 	var ev *Event
 	for i, r := range recs {
 		d, err := DecodePayload(r.Seq, r.Type, r.AppendPayload(nil))
 		if err != nil {
 			t.Fatalf("decode record %d (%s): %v", r.Seq, r.Type, err)
+		}
+		if i == 0 && plan != nil {
+			ev = sharedPlanEvent(t, d, plan)
+			continue
 		}
 		if i == 0 {
 			if ev, err = NewEvent(d); err != nil {
@@ -369,6 +415,16 @@ func replayRecords(t tb, recs []Record) *Event {
 	return ev
 }
 
+// sharedPlanEvent is NewEvent(created) with its plan already decoded.
+func sharedPlanEvent(t tb, created Record, plan *Plan) *Event {
+	t.Helper()
+	var def EventDefinition
+	if err := json.Unmarshal(created.Definition, &def); err != nil {
+		t.Fatalf("event definition: %v", err)
+	}
+	return newEvent(def, plan)
+}
+
 // checkReplay asserts that replaying every returned record gives the live
 // event's snapshot byte for byte.
 func (h *harness) checkReplay() {
@@ -377,6 +433,8 @@ func (h *harness) checkReplay() {
 		h.t.Fatalf("replayed snapshot (%d bytes) differs from the live one (%d bytes)", len(got), len(want))
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // wantCode fails unless err has code want (want "" means no error).
 func wantCode(t tb, err error, want Code) {

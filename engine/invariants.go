@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,7 +12,10 @@ import (
 // that lists it, and no seat belongs to two; every live reservation is in the
 // expiry heap and nothing else is; each customer's seat count is what their
 // reservations hold; the retained released reservations, the bookings and
-// each customer's list agree with the reservation index. With a non-zero now
+// each customer's list agree with the reservation index; a hold starts no
+// later than its reservation was made; every plan segment's count of
+// available seats is right, and the segments are ranked for the focal point
+// in effect. With a non-zero now
 // (after Tick(now)), no live reservation may be at or past its expiry. It is
 // O(seats + reservations):
 // meant for tests and verification, not the hot path.
@@ -35,6 +39,9 @@ func (e *Event) CheckInvariants(now time.Time) error {
 		}
 		if r.createdSeq < 2 || r.createdSeq > e.seq {
 			return fmt.Errorf("reservation %q created at seq %d, event at %d", r.id, r.createdSeq, e.seq)
+		}
+		if r.holdStart > r.createdAt {
+			return fmt.Errorf("reservation %q holds since %d, after it was made at %d", r.id, r.holdStart, r.createdAt)
 		}
 		if (r.status == StatusReleased) != (r.reason != ReasonNone) {
 			return fmt.Errorf("reservation %q is %s with release reason %q", r.id, r.status, r.reason)
@@ -132,6 +139,18 @@ func (e *Event) CheckInvariants(now time.Time) error {
 	}
 	if retained != len(e.reservations) || holes != e.orderHoles {
 		return fmt.Errorf("creation order holds %d reservations and %d holes, want %d and %d", retained, holes, len(e.reservations), e.orderHoles)
+	}
+	free := make([]int32, len(e.plan.segments))
+	for i, s := range e.status {
+		if s == SeatAvailable {
+			free[e.plan.seatSegment[i]]++
+		}
+	}
+	if !slices.Equal(free, e.segFree) {
+		return fmt.Errorf("available seats per segment %v, the seat array says %v", e.segFree, free)
+	}
+	if want := newRankIndex(e.plan, e.focalPoint()); !slices.Equal(want.order, e.rank.order) || want.fx != e.rank.fx || want.fy != e.rank.fy {
+		return fmt.Errorf("segments are ranked for another focal point")
 	}
 	for i := 1; i < len(e.expiries); i++ {
 		if e.expiries.Less(i, (i-1)/2) {

@@ -26,6 +26,10 @@ type Plan struct {
 	Areas      []Area
 
 	index map[string]int32 // seat_guid → index into Seats
+
+	// Derived by deriveLayout (layout.go), not encoded.
+	segments    []segment // runs of adjacent seats, in plan order
+	seatSegment []int32   // seat index → index into segments
 }
 
 // PlanCategory is a category declared by the plan.
@@ -358,6 +362,7 @@ func ParsePlan(data []byte) (*Plan, error) {
 			p.Rows = append(p.Rows, row)
 		}
 	}
+	p.deriveLayout()
 	return p, nil
 }
 

@@ -161,5 +161,6 @@ func DecodePlanBinary(b []byte) (*Plan, error) {
 	if d.err != "" || len(d.b) != 0 {
 		return bad("trailing data")
 	}
+	p.deriveLayout()
 	return p, nil
 }

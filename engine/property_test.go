@@ -3,9 +3,11 @@ package engine
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,19 +17,36 @@ import (
 // The property tests drive the engine with random command sequences on a
 // 20-seat plan (rows A and B, two categories, 4 seats per customer, TTL 60 s)
 // through the checking harness, and compare every answer with a small
-// reference model written from API.md's rules.
+// reference model written from API.md's rules: holds and re-holds, best
+// available, the orphan rule, payments, blocks, expiry and operators'
+// changes (EventPatch), cancelling included.
 
 // model is the reference: what each command should answer and journal.
 type model struct {
-	ttlMs, graceMs      int64
-	max                 int
-	onSaleMs, salesEnds int64
-	ids                 []string // seat ids by index
-	status              []SeatStatus
-	res                 map[string]*mres
-	order               []*mres // creation order
-	bookings            map[string]bool
-	custSeats           map[string]int
+	settings
+	graceMs   int64
+	startsMs  int64
+	ids       []string // seat ids by index
+	layout    *refLayout
+	status    []SeatStatus
+	res       map[string]*mres
+	order     []*mres // creation order
+	bookings  map[string]bool
+	custSeats map[string]int
+}
+
+// settings are what an EventPatch changes, as the definition holds them
+// (raw: "" and "allow" differ, as do a default and an explicit focal point).
+type settings struct {
+	name                 string
+	ttlMs                int64
+	max                  int
+	maxHoldMs            int64 // 0: 3 × ttl
+	onSaleMs, salesEndMs int64 // salesEndMs 0: sales run until the start
+	orphans              string
+	focal                *FocalPoint
+	cancelled            bool
+	defaultFocal         FocalPoint
 }
 
 type mres struct {
@@ -35,6 +54,7 @@ type mres struct {
 	seats              []int32
 	status             ReservationStatus
 	expires, heldUntil int64
+	holdStart          int64
 	attempts           uint32
 	reason             ReleaseReason
 	booking            string
@@ -43,16 +63,61 @@ type mres struct {
 
 func newModel(ev *Event) *model {
 	info := ev.Info()
+	def := ev.Definition()
 	m := &model{
-		ttlMs: int64(info.HoldTTLSeconds) * 1000, graceMs: int64(info.PaymentGraceSeconds) * 1000,
-		max: info.MaxSeatsPerCustomer, onSaleMs: info.OnSaleAt.UnixMilli(), salesEnds: info.SalesEndAt.UnixMilli(),
+		settings: settings{
+			name: def.Name, ttlMs: int64(info.HoldTTLSeconds) * 1000, max: info.MaxSeatsPerCustomer,
+			maxHoldMs: int64(def.MaxHoldSeconds) * 1000, onSaleMs: info.OnSaleAt.UnixMilli(),
+			orphans: def.OrphanSeats, focal: def.FocalPoint, defaultFocal: ev.Plan().DefaultFocalPoint(),
+		},
+		graceMs: int64(info.PaymentGraceSeconds) * 1000, startsMs: info.StartsAt.UnixMilli(),
+		layout: newRefLayout(ev.Plan()),
 		status: make([]SeatStatus, info.Capacity), res: map[string]*mres{},
 		bookings: map[string]bool{}, custSeats: map[string]int{},
+	}
+	if !def.SalesEndAt.IsZero() {
+		m.salesEndMs = def.SalesEndAt.UnixMilli()
 	}
 	for _, s := range ev.Plan().Seats {
 		m.ids = append(m.ids, s.ID)
 	}
 	return m
+}
+
+func (m *model) salesEnds() int64 {
+	if m.salesEndMs != 0 {
+		return m.salesEndMs
+	}
+	return m.startsMs
+}
+
+func (m *model) maxHold() int64 {
+	if m.maxHoldMs != 0 {
+		return m.maxHoldMs
+	}
+	return 3 * m.ttlMs
+}
+
+func (m *model) holder(s int32) *mres {
+	for _, r := range m.order {
+		if (r.status.Live() || r.status == StatusBooked) && slices.Contains(r.seats, s) {
+			return r
+		}
+	}
+	return nil
+}
+
+// onSale is the check every hold passes first after its arguments.
+func (m *model) onSale(now int64) Code {
+	switch {
+	case m.cancelled:
+		return CodeEventCancelled
+	case now < m.onSaleMs:
+		return CodeSalesNotOpen
+	case now >= m.salesEnds():
+		return CodeSalesClosed
+	}
+	return ""
 }
 
 func (m *model) index(id string) (int32, bool) {
@@ -95,40 +160,209 @@ func hasDup(ids []string) bool {
 	return false
 }
 
-func (m *model) hold(now int64, cust, id string, seatIDs []string) ([]string, Code) {
+// hold answers a hand-picked hold: the records, the id of the reservation
+// that answers it, and the error code.
+func (m *model) hold(now int64, cust, id string, seatIDs []string) ([]string, string, Code) {
 	if len(seatIDs) == 0 || len(seatIDs) > m.max || m.res[id] != nil || hasDup(seatIDs) {
-		return nil, CodeInvalidRequest
+		return nil, "", CodeInvalidRequest
 	}
-	if now < m.onSaleMs {
-		return nil, CodeSalesNotOpen
-	}
-	if now >= m.salesEnds {
-		return nil, CodeSalesClosed
+	if code := m.onSale(now); code != "" {
+		return nil, "", code
 	}
 	var seats []int32
 	for _, sid := range seatIDs {
 		i, ok := m.index(sid)
 		if !ok {
-			return nil, CodeSeatNotFound
+			return nil, "", CodeSeatNotFound
 		}
 		seats = append(seats, i)
 	}
 	out := m.expire(now)
-	if m.custSeats[cust]+len(seats) > m.max {
-		return out, CodeLimitExceeded
-	}
+	// Re-hold: the customer's held reservations sharing a seat, in the
+	// order the request names their seats.
+	var replaced []*mres
+	freed := 0
 	for _, s := range seats {
-		if m.status[s] != SeatAvailable {
-			return out, CodeSeatUnavailable
+		if r := m.holder(s); r != nil && r.cust == cust && r.status == StatusHeld && !slices.Contains(replaced, r) {
+			replaced = append(replaced, r)
+			freed += len(r.seats)
 		}
 	}
-	r := &mres{id: id, cust: cust, seats: seats, status: StatusHeld, expires: now + m.ttlMs, heldUntil: now + m.ttlMs, created: len(m.order)}
+	expires, holdStart := now+m.ttlMs, now
+	if len(replaced) > 0 {
+		soonest := replaced[0].expires
+		holdStart = replaced[0].holdStart
+		for _, r := range replaced {
+			holdStart, soonest = min(holdStart, r.holdStart), min(soonest, r.expires)
+		}
+		capMs := holdStart + m.maxHold()
+		if capMs < soonest {
+			expires = min(now+m.ttlMs, soonest)
+		} else {
+			expires = min(now+m.ttlMs, capMs)
+		}
+		if r := replaced[0]; len(replaced) == 1 && len(r.seats) == len(seats) && expires <= r.expires {
+			same := true
+			for _, s := range seats {
+				same = same && slices.Contains(r.seats, s)
+			}
+			if same {
+				return out, r.id, ""
+			}
+		}
+	}
+	if m.custSeats[cust]-freed+len(seats) > m.max {
+		return out, "", CodeLimitExceeded
+	}
+	free := func(s int32) bool {
+		return m.status[s] == SeatAvailable || slices.Contains(replaced, m.holder(s))
+	}
+	for _, s := range seats {
+		if !free(s) {
+			return out, "", CodeSeatUnavailable
+		}
+	}
+	if m.orphans == OrphanPrevent && len(m.layout.avoidableOrphans(seats, free)) > 0 {
+		return out, "", CodeOrphanSeat
+	}
+	for _, r := range replaced {
+		out = append(out, m.release(r, ReasonCancelled))
+	}
+	return append(out, m.take(now, cust, id, seats, expires, holdStart)), id, ""
+}
+
+func (m *model) take(now int64, cust, id string, seats []int32, expires, holdStart int64) string {
+	r := &mres{id: id, cust: cust, seats: seats, status: StatusHeld, expires: expires, heldUntil: expires, holdStart: holdStart, created: len(m.order)}
 	m.res[id], m.order = r, append(m.order, r)
 	for _, s := range seats {
 		m.status[s] = SeatReserved
 	}
 	m.custSeats[cust] += len(seats)
-	return append(out, "SeatsHeld "+id), ""
+	return "SeatsHeld " + id
+}
+
+// holdBest answers best available; seats are the ones it should hold.
+func (m *model) holdBest(now int64, cust, id string, want BestAvailable) ([]string, []int32, Code) {
+	if want.Quantity < 1 || want.Quantity > m.max || m.res[id] != nil {
+		return nil, nil, CodeInvalidRequest
+	}
+	cat := int16(-1)
+	if want.Category != "" {
+		i := slices.IndexFunc(m.layout.plan.Categories, func(c PlanCategory) bool { return c.Name == want.Category })
+		if i < 0 {
+			return nil, nil, CodeInvalidRequest
+		}
+		cat = int16(i)
+	}
+	if want.Zone != "" && !slices.Contains(m.layout.plan.Zones, want.Zone) {
+		return nil, nil, CodeInvalidRequest
+	}
+	if code := m.onSale(now); code != "" {
+		return nil, nil, code
+	}
+	out := m.expire(now)
+	if m.custSeats[cust]+want.Quantity > m.max {
+		return out, nil, CodeLimitExceeded
+	}
+	focal := m.defaultFocal
+	if m.focal != nil {
+		focal = *m.focal
+	}
+	seats, ok := m.layout.best(want.Quantity, cat, want.Zone, focal, func(s int32) bool { return m.status[s] == SeatAvailable })
+	if !ok {
+		return out, nil, CodeNoAdjacentSeats
+	}
+	return append(out, m.take(now, cust, id, seats, now+m.ttlMs, now)), seats, ""
+}
+
+// update answers an operator's change.
+func (m *model) update(now int64, p EventPatch) ([]string, Code) {
+	n := m.settings
+	reset := func(f string) bool { return slices.Contains(p.Reset, f) }
+	for i, f := range p.Reset {
+		if !slices.Contains([]string{"salesEndAt", "maxHoldSeconds", "focalPoint"}, f) || slices.Contains(p.Reset[:i], f) {
+			return nil, CodeInvalidRequest
+		}
+	}
+	if reset("salesEndAt") && p.SalesEndAt != nil || reset("maxHoldSeconds") && p.MaxHoldSeconds != nil || reset("focalPoint") && p.FocalPoint != nil {
+		return nil, CodeInvalidRequest
+	}
+	if p.Name != nil {
+		n.name = *p.Name
+	}
+	if p.OnSaleAt != nil {
+		n.onSaleMs = p.OnSaleAt.UnixMilli()
+	}
+	if p.SalesEndAt != nil {
+		if p.SalesEndAt.IsZero() {
+			return nil, CodeInvalidRequest
+		}
+		n.salesEndMs = p.SalesEndAt.UnixMilli()
+	} else if reset("salesEndAt") {
+		n.salesEndMs = 0
+	}
+	if p.HoldTTLSeconds != nil {
+		n.ttlMs = int64(*p.HoldTTLSeconds) * 1000
+	}
+	if p.MaxSeatsPerCustomer != nil {
+		n.max = *p.MaxSeatsPerCustomer
+	}
+	if p.MaxHoldSeconds != nil {
+		if *p.MaxHoldSeconds == 0 {
+			return nil, CodeInvalidRequest
+		}
+		n.maxHoldMs = int64(*p.MaxHoldSeconds) * 1000
+	} else if reset("maxHoldSeconds") {
+		n.maxHoldMs = 0
+	}
+	if p.OrphanSeats != nil {
+		if *p.OrphanSeats == "" {
+			return nil, CodeInvalidRequest
+		}
+		n.orphans = *p.OrphanSeats
+	}
+	if p.FocalPoint != nil {
+		fp := *p.FocalPoint
+		n.focal = &fp
+	} else if reset("focalPoint") {
+		n.focal = nil
+	}
+	if p.Status != nil {
+		if *p.Status != EventCancelled {
+			return nil, CodeInvalidRequest
+		}
+		n.cancelled = true
+	}
+	salesEnd := n.salesEndMs
+	if salesEnd == 0 {
+		salesEnd = m.startsMs
+	}
+	switch {
+	case strings.TrimSpace(n.name) == "",
+		salesEnd <= n.onSaleMs,
+		n.ttlMs < 1000 || n.ttlMs > HoldTTLSecondsMax*1000,
+		n.max < 1 || n.max > MaxSeatsPerCustomerMax,
+		n.maxHoldMs != 0 && (n.maxHoldMs < n.ttlMs || n.maxHoldMs > 10*HoldTTLSecondsMax*1000),
+		n.orphans != OrphanAllow && n.orphans != OrphanPrevent && n.orphans != "":
+		return nil, CodeInvalidRequest
+	}
+	out := m.expire(now)
+	if n.name == m.name && n.ttlMs == m.ttlMs && n.max == m.max && n.maxHoldMs == m.maxHoldMs &&
+		n.onSaleMs == m.onSaleMs && n.salesEndMs == m.salesEndMs && n.orphans == m.orphans &&
+		equalFocal(n.focal, m.focal) && n.cancelled == m.cancelled {
+		return out, ""
+	}
+	cancelling := n.cancelled && !m.cancelled
+	m.settings = n
+	out = append(out, "EventUpdated")
+	if cancelling {
+		for _, r := range m.order {
+			if r.status == StatusHeld {
+				out = append(out, m.release(r, ReasonCancelled))
+			}
+		}
+	}
+	return out, ""
 }
 
 func (m *model) owned(cust, id string) *mres {
@@ -168,6 +402,8 @@ func (m *model) pay(now int64, cust, id string) ([]string, uint32, Code) {
 		return out, 0, CodeReservationExpired
 	case r.status == StatusReleased:
 		return out, 0, CodeReservationReleased
+	case m.cancelled:
+		return out, 0, CodeEventCancelled
 	}
 	r.attempts++
 	r.status, r.heldUntil, r.expires = StatusPaying, r.expires, max(r.expires, now+m.graceMs) // paying never shortens a hold
@@ -210,7 +446,9 @@ func (m *model) fail(now int64, id string, attempt uint32) ([]string, Code) {
 	}
 	r.status, r.expires = StatusHeld, r.heldUntil
 	out = append(out, "PaymentFailed "+id)
-	if r.heldUntil <= now {
+	if m.cancelled {
+		out = append(out, m.release(r, ReasonCancelled))
+	} else if r.heldUntil <= now {
 		out = append(out, m.release(r, ReasonPaymentFailed))
 	}
 	return out, ""
@@ -281,6 +519,10 @@ func newMachine(t *rapid.T) *machine {
 	def := smallDef()
 	def.PaymentGraceSeconds = rapid.SampledFrom([]int{30, 90, 600}).Draw(t, "graceSeconds")
 	def.SalesEndAt = t0.Add(2 * time.Hour)
+	def.OrphanSeats = rapid.SampledFrom([]string{"", OrphanAllow, OrphanPrevent}).Draw(t, "orphanSeats")
+	if pct(t, "focal") >= 70 {
+		def.FocalPoint = &FocalPoint{X: float64(rapid.IntRange(0, 800).Draw(t, "fx")) / 2, Y: float64(rapid.IntRange(0, 400).Draw(t, "fy")) / 2}
+	}
 	h := newHarness(t, def)
 	start := rapid.SampledFrom([]int64{-1000, 0, 0, 0}).Draw(t, "startMs") // sometimes before on-sale
 	return &machine{t: t, h: h, m: newModel(h.ev), nowMs: t0.UnixMilli() + start}
@@ -344,6 +586,56 @@ func (mc *machine) pickRes(t *rapid.T, prefer ReservationStatus) (id, cust strin
 	return id, cust
 }
 
+// patch draws an operator's change: a few fields, mostly valid values,
+// sometimes invalid ones, rarely a cancellation.
+func (mc *machine) patch(t *rapid.T) EventPatch {
+	var p EventPatch
+	for range rapid.IntRange(1, 3).Draw(t, "fields") {
+		switch rapid.IntRange(0, 9).Draw(t, "field") {
+		case 0:
+			p.Name = ptr(rapid.SampledFrom([]string{"Renamed Night", " ", "Test Night"}).Draw(t, "name"))
+		case 1:
+			p.OnSaleAt = ptr(t0.Add(time.Duration(rapid.SampledFrom([]int{-60, 0, 30, 90, 7200}).Draw(t, "onSale")) * time.Second))
+		case 2:
+			if pct(t, "resetEnd") < 30 {
+				p.Reset = append(p.Reset, "salesEndAt")
+			} else {
+				p.SalesEndAt = ptr(t0.Add(time.Duration(rapid.SampledFrom([]int{-30, 45, 600, 7200}).Draw(t, "salesEnd")) * time.Second))
+			}
+		case 3:
+			p.HoldTTLSeconds = ptr(rapid.SampledFrom([]int{0, 30, 60, 120}).Draw(t, "ttl"))
+		case 4:
+			p.MaxSeatsPerCustomer = ptr(rapid.SampledFrom([]int{0, 1, 2, 4, 6}).Draw(t, "max"))
+		case 5:
+			if pct(t, "resetHold") < 30 {
+				p.Reset = append(p.Reset, "maxHoldSeconds")
+			} else {
+				p.MaxHoldSeconds = ptr(rapid.SampledFrom([]int{0, 30, 90, 180, 600}).Draw(t, "maxHold"))
+			}
+		case 6:
+			p.OrphanSeats = ptr(rapid.SampledFrom([]string{OrphanAllow, OrphanPrevent, OrphanPrevent, ""}).Draw(t, "orphans"))
+		case 7:
+			if pct(t, "resetFocal") < 30 {
+				p.Reset = append(p.Reset, "focalPoint")
+			} else {
+				p.FocalPoint = &FocalPoint{X: float64(rapid.IntRange(0, 800).Draw(t, "fx")) / 2, Y: float64(rapid.IntRange(0, 400).Draw(t, "fy")) / 2}
+			}
+		case 8:
+			if pct(t, "cancel") >= 90 {
+				p.Status = ptr(rapid.SampledFrom([]string{EventCancelled, "active"}).Draw(t, "status"))
+			}
+		case 9:
+			p.Reset = append(p.Reset, rapid.SampledFrom([]string{"name", "focalPoint"}).Draw(t, "reset"))
+		}
+	}
+	return p
+}
+
+func patchString(p EventPatch) string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
 func (mc *machine) attempt(t *rapid.T, id string) uint32 {
 	var cur uint32
 	if r := mc.m.res[id]; r != nil {
@@ -366,12 +658,60 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 				mc.nextRes++
 			}
 			seats := mc.seatIDs(t, mc.m.max)
-			recs, err := mc.h.hold(mc.now(), cust, id, seats...)
-			want, code := mc.m.hold(mc.nowMs, cust, id, seats)
-			mc.compare(fmt.Sprintf("hold %s %s %v", cust, id, seats), recs, err, want, code)
-			if code == CodeSeatUnavailable || code == CodeSeatNotFound {
-				mc.checkErrorSeats(err, seats, code)
+			if len(seats) > 0 && len(mc.m.order) > 0 && pct(t, "rehold") >= 75 {
+				// Ask again for (some of) a reservation's seats, maybe more.
+				if r := mc.m.order[rapid.IntRange(0, len(mc.m.order)-1).Draw(t, "of")]; r != nil {
+					seats = nil
+					for _, x := range r.seats {
+						seats = append(seats, mc.m.ids[x])
+					}
+					seats = seats[:rapid.IntRange(1, len(seats)).Draw(t, "keep")]
+					for _, x := range rapid.Permutation(mc.m.ids).Draw(t, "more")[:rapid.IntRange(0, 2).Draw(t, "extra")] {
+						if !slices.Contains(seats, x) {
+							seats = append(seats, x)
+						}
+					}
+					if pct(t, "sameCustomer") < 85 {
+						cust = r.cust
+					}
+				}
 			}
+			recs, answer, err := mc.h.holdID(mc.now(), cust, id, seats...)
+			want, wantAnswer, code := mc.m.hold(mc.nowMs, cust, id, seats)
+			mc.compare(fmt.Sprintf("hold %s %s %v", cust, id, seats), recs, err, want, code)
+			if answer != wantAnswer {
+				t.Fatalf("hold %s %v answered by %q, want %q", id, seats, answer, wantAnswer)
+			}
+			if code == CodeSeatUnavailable || code == CodeSeatNotFound {
+				mc.checkErrorSeats(err, cust, seats, code)
+			}
+		},
+		"best": func(t *rapid.T) {
+			cust := rapid.SampledFrom(propCustomers).Draw(t, "cust")
+			id := fmt.Sprintf("r%d", mc.nextRes)
+			mc.nextRes++
+			want := BestAvailable{Quantity: rapid.IntRange(0, mc.m.max+1).Draw(t, "quantity")}
+			switch k := pct(t, "filter"); {
+			case k < 50:
+			case k < 70:
+				want.Category = rapid.SampledFrom([]string{"Premium", "Standard", "Gold"}).Draw(t, "category")
+			case k < 90:
+				want.Zone = rapid.SampledFrom([]string{"Stalls", "Stage", "Balcony"}).Draw(t, "zone")
+			default:
+				want.Category, want.Zone = "Standard", "Stalls"
+			}
+			recs, err := mc.h.holdBest(mc.now(), cust, id, want)
+			wantRecs, seats, code := mc.m.holdBest(mc.nowMs, cust, id, want)
+			mc.compare(fmt.Sprintf("best %s %s %+v", cust, id, want), recs, err, wantRecs, code)
+			if code == "" && !slices.Equal(recs[len(recs)-1].Seats, seats) {
+				t.Fatalf("best %+v chose %v, want %v", want, recs[len(recs)-1].Seats, seats)
+			}
+		},
+		"update": func(t *rapid.T) {
+			p := mc.patch(t)
+			recs, err := mc.h.update(mc.now(), p)
+			want, code := mc.m.update(mc.nowMs, p)
+			mc.compare(fmt.Sprintf("update %s", patchString(p)), recs, err, want, code)
 		},
 		"cancel": func(t *rapid.T) {
 			id, cust := mc.pickRes(t, StatusHeld)
@@ -473,14 +813,20 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 }
 
 // checkErrorSeats: seat_unavailable lists exactly the requested seats not
-// available, seat_not_found exactly the unknown ones, in request order.
-func (mc *machine) checkErrorSeats(err error, req []string, code Code) {
+// available (the customer's own held seats are theirs to ask for again),
+// seat_not_found exactly the unknown ones, in request order.
+func (mc *machine) checkErrorSeats(err error, cust string, req []string, code Code) {
 	mc.t.Helper()
 	var want []string
 	for _, id := range req {
 		i, ok := mc.m.index(id)
-		if code == CodeSeatNotFound && !ok || code == CodeSeatUnavailable && ok && mc.m.status[i] != SeatAvailable {
+		if code == CodeSeatNotFound && !ok {
 			want = append(want, id)
+		}
+		if code == CodeSeatUnavailable && ok && mc.m.status[i] != SeatAvailable {
+			if r := mc.m.holder(i); r == nil || r.cust != cust || r.status != StatusHeld {
+				want = append(want, id)
+			}
 		}
 	}
 	var e *Error
@@ -536,6 +882,30 @@ func (mc *machine) check() {
 	if len(ev.Bookings()) != len(mc.m.bookings) {
 		mc.t.Fatalf("%d bookings, model %d", len(ev.Bookings()), len(mc.m.bookings))
 	}
+	info, m := ev.Info(), mc.m
+	wantStatus, wantOrphans, wantFocal := EventActive, OrphanAllow, m.defaultFocal
+	if m.cancelled {
+		wantStatus = EventCancelled
+	}
+	if m.orphans == OrphanPrevent {
+		wantOrphans = OrphanPrevent
+	}
+	if m.focal != nil {
+		wantFocal = *m.focal
+	}
+	if info.Name != m.name || int64(info.HoldTTLSeconds)*1000 != m.ttlMs || info.MaxSeatsPerCustomer != m.max ||
+		int64(info.MaxHoldSeconds)*1000 != m.maxHold() || info.OnSaleAt.UnixMilli() != m.onSaleMs ||
+		info.SalesEndAt.UnixMilli() != m.salesEnds() || info.Status != wantStatus || info.OrphanSeats != wantOrphans ||
+		info.FocalPoint != wantFocal {
+		mc.t.Fatalf("event reads %+v, model %+v", info, m.settings)
+	}
+	if m.cancelled {
+		for _, r := range m.order {
+			if r.status == StatusHeld {
+				mc.t.Fatalf("cancelled event still holds %s", r.id)
+			}
+		}
+	}
 }
 
 // finish checks the whole run: contiguous seqs, replay from the records,
@@ -577,7 +947,7 @@ func TestPropertyEngine(t *testing.T) {
 		}
 		slices.Sort(names)
 		// Holds are the most common command, as in a sale.
-		names = append(names, "hold", "hold", "hold", "advance", "advance-to-expiry", "pay", "fail", "confirm")
+		names = append(names, "hold", "hold", "hold", "best", "best", "advance", "advance-to-expiry", "pay", "fail", "confirm")
 		steps := rapid.IntRange(40, 250).Draw(t, "steps")
 		for range steps {
 			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
@@ -605,9 +975,9 @@ func TestPropertyRecordSeqContiguous(t *testing.T) {
 			nowMs += rapid.Int64Range(0, 20_000).Draw(t, "ms")
 			now := time.UnixMilli(nowMs)
 			var recs []Record
-			switch rapid.IntRange(0, 7).Draw(t, "cmd") {
+			switch rapid.IntRange(0, 9).Draw(t, "cmd") {
 			case 0, 1:
-				recs, _ = ev.Hold(now, HoldRequest{ReservationID: res(), CustomerID: cust(), SeatIDs: []string{seat(), seat()}})
+				recs, _, _ = ev.Hold(now, HoldRequest{ReservationID: res(), CustomerID: cust(), SeatIDs: []string{seat(), seat()}})
 			case 2:
 				recs, _ = ev.Cancel(now, cust(), res())
 			case 3:
@@ -620,6 +990,14 @@ func TestPropertyRecordSeqContiguous(t *testing.T) {
 				recs, _ = ev.Block(now, []string{seat()})
 			case 7:
 				recs = ev.Tick(now)
+			case 8:
+				recs, _ = ev.HoldBest(now, HoldBestRequest{ReservationID: res(), CustomerID: cust(), BestAvailable: BestAvailable{Quantity: rapid.IntRange(1, 3).Draw(t, "n")}})
+			case 9:
+				p := EventPatch{HoldTTLSeconds: ptr(rapid.SampledFrom([]int{30, 60}).Draw(t, "ttl"))}
+				if rapid.IntRange(0, 9).Draw(t, "cancel") == 0 {
+					p.Status = ptr(EventCancelled)
+				}
+				recs, _ = ev.Update(now, p)
 			}
 			all = append(all, recs...)
 			if ev.Seq() != uint64(len(all)) {

@@ -19,7 +19,8 @@ const (
 	RecordPaymentFailed  RecordType = 6 // paying reservation → back to held until its original expiry
 	RecordSeatsBlocked   RecordType = 7 // operator withholds Seats
 	RecordSeatsUnblocked RecordType = 8 // operator returns Seats to sale
-	recordTypeMax                   = RecordSeatsUnblocked
+	RecordEventUpdated   RecordType = 9 // operator changes the event; Definition: the JSON EventPatch
+	recordTypeMax                   = RecordEventUpdated
 )
 
 var recordTypeNames = [...]string{
@@ -31,6 +32,7 @@ var recordTypeNames = [...]string{
 	RecordPaymentFailed:  "PaymentFailed",
 	RecordSeatsBlocked:   "SeatsBlocked",
 	RecordSeatsUnblocked: "SeatsUnblocked",
+	RecordEventUpdated:   "EventUpdated",
 }
 
 func (t RecordType) String() string {
@@ -82,8 +84,12 @@ type Record struct {
 	Reason             ReleaseReason
 	BookingID          string
 	Attempt            uint32 // payment attempt number, from 1
-	Definition         []byte // EventCreated only: the JSON EventDefinition, without its seating plan
+	Definition         []byte // EventCreated: the JSON EventDefinition, without its seating plan; EventUpdated: the JSON EventPatch
 	Plan               []byte // EventCreated only: the venue plan in Plan.AppendBinary encoding
+	// SeatsHeld: since when the customer has held these seats, when the
+	// hold replaces earlier ones of theirs (their earliest hold start); 0
+	// means AtUnixMilli. The hold lifetime cap (maxHoldSeconds) counts from it.
+	HoldStartUnixMilli int64
 }
 
 // Bounds checked by DecodePayload, so that a corrupt length can never make the
@@ -100,7 +106,9 @@ const (
 // Layout, in order: varint AtUnixMilli, string ReservationID, string
 // CustomerID, uvarint len(Seats) then uvarint each seat, varint
 // ExpiresAtUnixMilli, byte Reason, string BookingID, uvarint Attempt, bytes
-// Definition, bytes Plan. A string or bytes field is a uvarint length then the bytes.
+// Definition, bytes Plan, and — only when it is not zero — varint
+// HoldStartUnixMilli (so records written before that field existed decode
+// unchanged). A string or bytes field is a uvarint length then the bytes.
 func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, r.AtUnixMilli)
 	dst = appendString(dst, r.ReservationID)
@@ -117,6 +125,9 @@ func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = append(dst, r.Definition...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Plan)))
 	dst = append(dst, r.Plan...)
+	if r.HoldStartUnixMilli != 0 {
+		dst = binary.AppendVarint(dst, r.HoldStartUnixMilli)
+	}
 	return dst
 }
 
@@ -162,6 +173,13 @@ func DecodePayload(seq uint64, typ RecordType, payload []byte) (Record, error) {
 	r.Attempt = uint32(att)
 	r.Definition = d.bytes()
 	r.Plan = d.bytes()
+	if d.err == "" && len(d.b) != 0 {
+		// The optional last field; written only when not zero, so that
+		// every accepted payload is exactly what AppendPayload writes.
+		if r.HoldStartUnixMilli = d.varint(); d.err == "" && r.HoldStartUnixMilli == 0 {
+			d.fail("trailing bytes: a zero hold start is never written")
+		}
+	}
 	if d.err == "" && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}

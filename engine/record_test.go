@@ -24,7 +24,12 @@ func sampleRecords() []Record {
 			CustomerID: "u", Seats: []int32{1, 2}, Attempt: math.MaxUint32, BookingID: "bk-1"},
 		{Seq: 8, Type: RecordPaymentFailed, AtUnixMilli: 8, ReservationID: "r", CustomerID: "u", Attempt: 2},
 		{Seq: 9, Type: RecordSeatsBlocked, AtUnixMilli: 9, Seats: []int32{3, 4, 5}},
-		{Seq: math.MaxUint64, Type: RecordSeatsUnblocked, AtUnixMilli: 10, Seats: []int32{4}},
+		{Seq: 10, Type: RecordSeatsUnblocked, AtUnixMilli: 10, Seats: []int32{4}},
+		{Seq: 11, Type: RecordSeatsHeld, AtUnixMilli: 11, ReservationID: "r-2", CustomerID: "u", Seats: []int32{7},
+			ExpiresAtUnixMilli: 71, HoldStartUnixMilli: math.MinInt64},
+		{Seq: 12, Type: RecordSeatsHeld, AtUnixMilli: 12, ReservationID: "r-3", CustomerID: "u", Seats: []int32{8},
+			ExpiresAtUnixMilli: 72, HoldStartUnixMilli: 1},
+		{Seq: math.MaxUint64, Type: RecordEventUpdated, AtUnixMilli: 13, Definition: []byte(`{"status":"cancelled"}`)},
 	}
 }
 
@@ -40,6 +45,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	h.cancel(at(5), "u3", "r3")
 	h.block(at(6), "B-9", "B-10")
 	h.unblock(at(7), "B-10")
+	h.mustHold(at(8), "u1", "r4", "A-1", "B-2", "B-3") // replaces r1, keeps its hold start
+	h.update(at(9), EventPatch{OrphanSeats: ptr(OrphanPrevent)})
 	h.tick(at(100))
 	recs = append(recs, h.recs...)
 	seen := make(map[RecordType]bool)
@@ -56,8 +63,20 @@ func TestRecordRoundTrip(t *testing.T) {
 		if again := got.AppendPayload([]byte("prefix")); !bytes.Equal(again[6:], payload) || string(again[:6]) != "prefix" {
 			t.Fatalf("%s: re-encoding differs", r.Type)
 		}
-		// Every truncation fails cleanly, and so does a trailing byte.
+		// Every truncation fails cleanly, and so does a trailing byte —
+		// but for the one that drops the optional hold start, which reads
+		// as the record without it (the journal frame's checksum covers
+		// the whole payload).
+		base := r
+		base.HoldStartUnixMilli = 0
+		baseLen := len(base.AppendPayload(nil))
 		for n := range len(payload) {
+			if n == baseLen && r.HoldStartUnixMilli != 0 {
+				if got, err := DecodePayload(r.Seq, r.Type, payload[:n]); err != nil || !reflect.DeepEqual(got, base) {
+					t.Fatalf("%s without its hold start: %+v, %v", r.Type, got, err)
+				}
+				continue
+			}
 			if _, err := DecodePayload(r.Seq, r.Type, payload[:n]); CodeOf(err) != CodeCorruptRecord {
 				t.Fatalf("%s truncated to %d of %d bytes: %v", r.Type, n, len(payload), err)
 			}
@@ -82,7 +101,7 @@ func TestDecodePayloadErrors(t *testing.T) {
 		payload []byte
 	}{
 		{"type-0", 0, valid},
-		{"type-9", 9, valid},
+		{"type-10", 10, valid},
 		{"type-255", 255, valid},
 		{"empty", RecordSeatsHeld, nil},
 		{"string-too-long", RecordSeatsHeld, func() []byte {
@@ -124,6 +143,10 @@ func TestDecodePayloadErrors(t *testing.T) {
 		{"varint-overflow", RecordSeatsHeld, bytes.Repeat([]byte{0xff}, 11)},
 		{"non-minimal-varint", RecordSeatsHeld, append([]byte{0x82, 0x00}, valid[1:]...)},
 		{"non-minimal-uvarint", RecordSeatsHeld, append([]byte{valid[0], 0x81, 0x00, 'r'}, valid[3:]...)},
+		// The optional hold start is written only when not zero.
+		{"hold-start-zero", RecordSeatsHeld, append(bytes.Clone(valid), 0)},
+		{"hold-start-truncated", RecordSeatsHeld, append(bytes.Clone(valid), 0x80)},
+		{"after-hold-start", RecordSeatsHeld, append(bytes.Clone(valid), 2, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := DecodePayload(42, tc.typ, tc.payload)

@@ -919,7 +919,7 @@ func TestReleasedRetainMax(t *testing.T) {
 	now := t0
 	seats := []string{"A-1"}
 	// One live hold and one booking survive the whole run.
-	if _, err := ev.Hold(now, HoldRequest{ReservationID: "live", CustomerID: "keeper", SeatIDs: []string{"B-1"}}); err != nil {
+	if _, _, err := ev.Hold(now, HoldRequest{ReservationID: "live", CustomerID: "keeper", SeatIDs: []string{"B-1"}}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -927,7 +927,7 @@ func TestReleasedRetainMax(t *testing.T) {
 	for i := range n {
 		id := "r" + fmt.Sprint(i)
 		cust := "u" + fmt.Sprint(i%3)
-		if _, err := ev.Hold(now, HoldRequest{ReservationID: id, CustomerID: cust, SeatIDs: seats}); err != nil {
+		if _, _, err := ev.Hold(now, HoldRequest{ReservationID: id, CustomerID: cust, SeatIDs: seats}); err != nil {
 			t.Fatalf("hold %d: %v", i, err)
 		}
 		if _, err := ev.Cancel(now, cust, id); err != nil {
@@ -963,7 +963,7 @@ func TestReleasedRetainMax(t *testing.T) {
 	if !slices.Equal(back.MarshalSnapshot(), snap) {
 		t.Fatal("snapshot does not round-trip")
 	}
-	if _, err := ev.Hold(now, HoldRequest{ReservationID: "r0", CustomerID: "u0", SeatIDs: seats}); err != nil {
+	if _, _, err := ev.Hold(now, HoldRequest{ReservationID: "r0", CustomerID: "u0", SeatIDs: seats}); err != nil {
 		t.Fatalf("reuse forgotten id: %v", err)
 	}
 }

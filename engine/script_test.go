@@ -21,7 +21,12 @@ import (
 // Commands (t is seconds after on-sale, fractions allowed):
 //
 //	event [plan=small|riverside] [ttl=60] [max=4] [grace=600] [salesend=S] [starts=S]
-//	hold t=T cust=C res=R seats=A-1,A-2
+//	      [maxhold=S] [orphans=allow|prevent] [focal=X,Y]
+//	hold t=T cust=C res=R seats=A-1,A-2     ("ok existing=R0": an unchanged re-hold)
+//	best t=T cust=C res=R n=N [cat=NAME] [zone=NAME]
+//	update t=T [name=…] [onsale=S] [salesend=S] [ttl=S] [max=N] [maxhold=S]
+//	       [orphans=…] [focal=X,Y] [status=cancelled] [reset=field,…]
+//	info                                    (the settings in effect)
 //	cancel t=T cust=C res=R
 //	pay t=T cust=C res=R                    (BeginPayment)
 //	confirm t=T res=R attempt=N booking=B
@@ -201,13 +206,62 @@ func (s *script) run(cmd string) (out []string) {
 		if _, ok := args["starts"]; ok {
 			def.StartsAt = at(num("starts", 0))
 		}
+		def.MaxHoldSeconds = int(num("maxhold", 0))
+		def.OrphanSeats = args["orphans"]
+		if _, ok := args["focal"]; ok {
+			def.FocalPoint = focal(ids("focal"))
+		}
 		s.h = newHarness(scriptTB{}, def)
 		info := s.h.ev.Info()
 		return []string{fmt.Sprintf("event %s: %d seats, ttl %ds, max %d per customer, grace %ds",
 			info.ID, info.Capacity, info.HoldTTLSeconds, info.MaxSeatsPerCustomer, info.PaymentGraceSeconds)}
 	case "hold":
-		recs, err := s.h.hold(now(), arg("cust"), arg("res"), ids("seats")...)
+		recs, id, err := s.h.holdID(now(), arg("cust"), arg("res"), ids("seats")...)
+		out := s.result(recs, err)
+		if err == nil && id != arg("res") {
+			out[len(out)-1] = "ok existing=" + id
+		}
+		return out
+	case "best":
+		want := BestAvailable{Quantity: int(num("n", 0)), Category: args["cat"], Zone: args["zone"]}
+		recs, err := s.h.holdBest(now(), arg("cust"), arg("res"), want)
 		return s.result(recs, err)
+	case "update":
+		var p EventPatch
+		for k, v := range args {
+			switch k {
+			case "t":
+			case "name":
+				p.Name = ptr(strings.ReplaceAll(v, "_", " "))
+			case "onsale":
+				p.OnSaleAt = ptr(at(num(k, 0)))
+			case "salesend":
+				p.SalesEndAt = ptr(at(num(k, 0)))
+			case "ttl":
+				p.HoldTTLSeconds = ptr(int(num(k, 0)))
+			case "max":
+				p.MaxSeatsPerCustomer = ptr(int(num(k, 0)))
+			case "maxhold":
+				p.MaxHoldSeconds = ptr(int(num(k, 0)))
+			case "orphans":
+				p.OrphanSeats = ptr(v)
+			case "focal":
+				p.FocalPoint = focal(ids(k))
+			case "status":
+				p.Status = ptr(v)
+			case "reset":
+				p.Reset = ids(k)
+			default:
+				panic(scriptFailure{"update: unknown argument " + k})
+			}
+		}
+		recs, err := s.h.update(now(), p)
+		return s.result(recs, err)
+	case "info":
+		i := s.h.ev.Info()
+		return []string{fmt.Sprintf("%s %q on sale %s–%s, ttl %ds, max %d, max hold %ds, orphans %s, focal %g,%g",
+			i.Status, i.Name, rel(i.OnSaleAt.UnixMilli()), rel(i.SalesEndAt.UnixMilli()), i.HoldTTLSeconds,
+			i.MaxSeatsPerCustomer, i.MaxHoldSeconds, i.OrphanSeats, i.FocalPoint.X, i.FocalPoint.Y)}
 	case "cancel":
 		recs, err := s.h.cancel(now(), arg("cust"), arg("res"))
 		return s.result(recs, err)
@@ -290,6 +344,22 @@ func (s *script) run(cmd string) (out []string) {
 	panic(scriptFailure{"unknown command " + fields[0]})
 }
 
+// focal parses "X,Y" (split already).
+func focal(xy []string) *FocalPoint {
+	if len(xy) != 2 {
+		panic(scriptFailure{"focal needs X,Y"})
+	}
+	var v [2]float64
+	for i := range v {
+		f, err := strconv.ParseFloat(xy[i], 64)
+		if err != nil {
+			panic(scriptFailure{fmt.Sprintf("focal %q: %v", xy[i], err)})
+		}
+		v[i] = f
+	}
+	return &FocalPoint{X: v[0], Y: v[1]}
+}
+
 // rel renders a Unix-millisecond time as seconds after t0.
 func rel(ms int64) string {
 	d := ms - t0.UnixMilli()
@@ -315,6 +385,11 @@ func (s *script) result(recs []Record, err error) []string {
 		switch r.Type {
 		case RecordSeatsHeld:
 			fmt.Fprintf(&b, " expires=%s", rel(r.ExpiresAtUnixMilli))
+			if r.HoldStartUnixMilli != 0 {
+				fmt.Fprintf(&b, " held-since=%s", rel(r.HoldStartUnixMilli))
+			}
+		case RecordEventUpdated:
+			fmt.Fprintf(&b, " %s", r.Definition)
 		case RecordHoldReleased:
 			fmt.Fprintf(&b, " %s", r.Reason)
 		case RecordPaymentStarted:

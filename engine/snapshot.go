@@ -1,27 +1,46 @@
 package engine
 
 import (
+	"bytes"
 	"container/heap"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
 )
 
-const snapshotVersion = 1
+// Snapshot versions: 1 had no definition and no hold starts (RestoreEvent
+// still reads it: the definition is then the created one, and every hold
+// started when it was made); 2 is what MarshalSnapshot writes.
+const (
+	snapshotVersion1 = 1
+	snapshotVersion  = 2
+)
 
-// MarshalSnapshot encodes the event's state (everything but its definition,
-// which stays in the EventCreated record) as of Seq. The encoding is
-// deterministic: two events that replayed the same records encode to the same
-// bytes, which is how tests compare a replayed state with a live one.
+// MarshalSnapshot encodes the event's state as of Seq, with its current
+// definition (operators change it: EventUpdated) but without the plan, which
+// stays in the EventCreated record. The encoding is deterministic: two
+// events that replayed the same records encode to the same bytes, which is
+// how tests compare a replayed state with a live one.
 //
-// Layout: byte version | uvarint seq | uvarint n, n blocked seat indexes |
-// uvarint n, n reservations in creation order (string id, string customer,
-// byte status, uvarint createdSeq, varint createdAt, varint expiresAt, varint
-// heldUntil, uvarint attempts, string bookingID, varint bookedAt, byte reason,
-// uvarint n, n seat indexes) | uvarint n, n positions (in the reservation list)
-// of released reservations in release order.
+// Layout: byte version | uvarint seq | uvarint n, n bytes of the JSON
+// EventDefinition without its seating plan | uvarint n, n blocked seat
+// indexes | uvarint n, n reservations in creation order (string id, string
+// customer, byte status, uvarint createdSeq, varint createdAt, varint
+// holdStart, varint expiresAt, varint heldUntil, uvarint attempts, string
+// bookingID, varint bookedAt, byte reason, uvarint n, n seat indexes) |
+// uvarint n, n positions (in the reservation list) of released reservations
+// in release order.
 func (e *Event) MarshalSnapshot() []byte {
-	b := make([]byte, 0, 64+len(e.status)/2+(len(e.order)-e.orderHoles)*48+len(e.released)*3)
+	def, err := json.Marshal(e.def)
+	if err != nil { // strings, numbers and times only: cannot happen
+		panic(fmt.Sprintf("engine: marshal the definition: %v", err))
+	}
+	b := make([]byte, 0, 64+len(def)+len(e.status)/2+(len(e.order)-e.orderHoles)*50+len(e.released)*3)
 	b = append(b, snapshotVersion)
 	b = binary.AppendUvarint(b, e.seq)
+	b = binary.AppendUvarint(b, uint64(len(def)))
+	b = append(b, def...)
 	var blocked []int32
 	for i, s := range e.status {
 		if s == SeatBlocked {
@@ -42,6 +61,7 @@ func (e *Event) MarshalSnapshot() []byte {
 		b = append(b, byte(r.status))
 		b = binary.AppendUvarint(b, r.createdSeq)
 		b = binary.AppendVarint(b, r.createdAt)
+		b = binary.AppendVarint(b, r.holdStart)
 		b = binary.AppendVarint(b, r.expiresAt)
 		b = binary.AppendVarint(b, r.heldUntil)
 		b = binary.AppendUvarint(b, uint64(r.attempts))
@@ -82,12 +102,38 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		}
 		return nil, Errorf(CodeCorruptRecord, "snapshot of event %q: %s", e.def.ID, msg)
 	}
-	if v := d.byte(); v != snapshotVersion {
+	version := d.byte()
+	if version != snapshotVersion && version != snapshotVersion1 {
 		return bad("unknown snapshot version")
 	}
 	e.seq = d.uvarint()
 	if e.seq < 1 {
 		return bad("sequence is zero")
+	}
+	if version >= snapshotVersion {
+		blob := d.bytes()
+		if d.err != "" {
+			return bad("")
+		}
+		var def EventDefinition
+		dec := json.NewDecoder(bytes.NewReader(blob))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&def); err != nil {
+			return bad("definition: " + err.Error())
+		}
+		def.SeatingPlan = nil
+		if err := validateSettings(&def); err != nil {
+			return bad("definition: " + err.Error())
+		}
+		// Only what MarshalSnapshot writes: the canonical JSON.
+		if again, err := json.Marshal(def); err != nil || !bytes.Equal(again, blob) {
+			return bad("definition is not in canonical form")
+		}
+		if def.ID != e.def.ID || def.Currency != e.def.Currency || !maps.Equal(def.Prices, e.def.Prices) ||
+			!def.StartsAt.Equal(e.def.StartsAt) || def.PaymentGraceSeconds != e.def.PaymentGraceSeconds {
+			return bad("definition differs from the created event in what cannot change")
+		}
+		e.setDefinition(def)
 	}
 	seats := func() []int32 {
 		n := d.uvarint()
@@ -130,6 +176,10 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		r.status = ReservationStatus(d.byte())
 		r.createdSeq = d.uvarint()
 		r.createdAt = d.varint()
+		r.holdStart = r.createdAt
+		if version >= snapshotVersion {
+			r.holdStart = d.varint()
+		}
 		r.expiresAt = d.varint()
 		r.heldUntil = d.varint()
 		att := d.uvarint()
@@ -145,7 +195,7 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 			e.reservations[r.id] != nil || (len(all) > 0 && all[len(all)-1].createdSeq >= r.createdSeq) ||
 			// Created by a SeatsHeld record after EventCreated, at or
 			// before the snapshot's seq.
-			r.createdSeq < 2 || r.createdSeq > e.seq ||
+			r.createdSeq < 2 || r.createdSeq > e.seq || r.holdStart > r.createdAt ||
 			// Only a released reservation has a reason, only a booked
 			// one a booking id, and a payment started before paying or
 			// booked.

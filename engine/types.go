@@ -67,6 +67,61 @@ type EventDefinition struct {
 	Currency            string           `json:"currency"`
 	Prices              map[string]int64 `json:"prices"`      // category name → price in minor units
 	SeatingPlan         json.RawMessage  `json:"seatingPlan"` // pretix seating-plan JSON
+	// OrphanSeats is OrphanAllow ("" reads as allow) or OrphanPrevent:
+	// whether hand-picked holds may strand a single seat (best available
+	// never does when it can avoid it).
+	OrphanSeats string `json:"orphanSeats,omitempty"`
+	// FocalPoint ranks best-available blocks (plan units); nil: the centre
+	// of the plan's STAGE area, else the centre of its top edge.
+	FocalPoint *FocalPoint `json:"focalPoint,omitempty"`
+	// Status is "" while the event sells, EventCancelled once an operator
+	// cancelled it (no more holds; bookings stay, for refunds).
+	Status string `json:"status,omitempty"`
+}
+
+// Orphan-seat rules (EventDefinition.OrphanSeats) and event statuses
+// (EventDefinition.Status, EventInfo.Status).
+const (
+	OrphanAllow   = "allow"
+	OrphanPrevent = "prevent"
+
+	EventActive    = "active"
+	EventCancelled = "cancelled"
+)
+
+// FocalPoint is a point of the venue plan, in plan units: best available
+// offers the block whose centre is nearest to it.
+type FocalPoint struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// EventPatch is an operator's change to an event (API.md, PATCH
+// /v1/admin/events/{id}); nil fields stay as they are. It is journaled as
+// JSON in the EventUpdated record, so its JSON names are on disk.
+type EventPatch struct {
+	Name                *string     `json:"name,omitempty"`
+	OnSaleAt            *time.Time  `json:"onSaleAt,omitempty"`
+	SalesEndAt          *time.Time  `json:"salesEndAt,omitempty"`
+	HoldTTLSeconds      *int        `json:"holdTtlSeconds,omitempty"`
+	MaxSeatsPerCustomer *int        `json:"maxSeatsPerCustomer,omitempty"`
+	MaxHoldSeconds      *int        `json:"maxHoldSeconds,omitempty"`
+	OrphanSeats         *string     `json:"orphanSeats,omitempty"`
+	FocalPoint          *FocalPoint `json:"focalPoint,omitempty"`
+	// Status may only be EventCancelled: cancelling is final.
+	Status *string `json:"status,omitempty"`
+	// Reset names fields to return to their defaults: "salesEndAt" (sales
+	// run until startsAt), "maxHoldSeconds" (3 × holdTtlSeconds),
+	// "focalPoint" (the stage). A field may not be both set and reset.
+	Reset []string `json:"reset,omitempty"`
+}
+
+// BestAvailable asks the engine to choose Quantity adjacent seats of one
+// row segment, of Category and in Zone when they are not "".
+type BestAvailable struct {
+	Quantity int
+	Category string // a category name of the plan, or "" for any
+	Zone     string // a zone name of the plan, or "" for any
 }
 
 // Bounds on an event definition.
@@ -115,7 +170,10 @@ type EventInfo struct {
 	Categories          []Category `json:"categories"`
 	Capacity            int        `json:"capacity"`
 	Counts              Counts     `json:"counts"`
-	Version             uint64     `json:"version"` // sequence number of the last applied record
+	Version             uint64     `json:"version"`     // sequence number of the last applied record
+	OrphanSeats         string     `json:"orphanSeats"` // OrphanAllow or OrphanPrevent
+	FocalPoint          FocalPoint `json:"focalPoint"`  // the one in effect (default: the stage)
+	Status              string     `json:"status"`      // EventActive or EventCancelled
 }
 
 // ReservationView is the read model of a reservation (API.md).

@@ -54,6 +54,11 @@ func sampleRecords() []engine.Record {
 			CustomerID: "cust-7", Seats: []int32{17}, BookingID: "bkg-0001", Attempt: 2},
 		{Seq: 7, Type: engine.RecordSeatsBlocked, AtUnixMilli: t0 + 6000, Seats: []int32{40, 41, 42}},
 		{Seq: 8, Type: engine.RecordSeatsUnblocked, AtUnixMilli: t0 + 7000, Seats: []int32{41}},
+		// A re-hold: its hold started with the reservation it replaced.
+		{Seq: 9, Type: engine.RecordSeatsHeld, AtUnixMilli: t0 + 8000, ReservationID: "rsv-0003",
+			CustomerID: "cust-42", Seats: []int32{0, 1}, ExpiresAtUnixMilli: t0 + 608000, HoldStartUnixMilli: t0 + 1000},
+		{Seq: 10, Type: engine.RecordEventUpdated, AtUnixMilli: t0 + 9000,
+			Definition: []byte(`{"salesEndAt":"2026-02-01T00:00:00Z","orphanSeats":"prevent","status":"cancelled"}`)},
 	}
 }
 

@@ -34,6 +34,28 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusCreated, eventView(info))
 }
 
+// PATCH /v1/admin/events/{eventId} → 200 the event as changed. The body's
+// shape is checked first (400 naming the field), then the operator (401,
+// 403), then the event (404); the event actor checks the values against the
+// event (400 naming the field) and journals the change. Cancelling
+// releases every held reservation.
+func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request) {
+	_, patch, ok := readRequest(s, w, r, bodyBytesMax, decodeEventPatch)
+	if !ok {
+		return
+	}
+	sys, ok := s.adminSystem(w, r)
+	if !ok {
+		return
+	}
+	info, err := sys.UpdateEvent(r.Context(), chi.URLParam(r, "eventId"), patch)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, eventView(info))
+}
+
 // POST /v1/admin/events/{eventId}/block → 200 {"seatIds": [...]}.
 func (s *Server) blockSeats(w http.ResponseWriter, r *http.Request) {
 	s.changeBlock(w, r, System.Block)

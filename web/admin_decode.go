@@ -13,12 +13,10 @@ import (
 // createEventRequest is the body of POST /v1/admin/events (API.md,
 // Operators). Pointers mark fields whose absence must be seen.
 //
-// Accepted but without effect yet, because nothing they steer exists yet:
-// focalPoint (it only ranks seats for best available), orphanSeats "allow"
-// (the default), and a waitingRoom with enabled false. Asking for behaviour
-// that does not exist — orphanSeats "prevent" or an enabled waiting room —
-// is a 400, so that an operator is never told a sale is protected when it is
-// not.
+// Accepted but without effect yet, because nothing it steers exists yet: a
+// waitingRoom with enabled false. Asking for a waiting room that does not
+// exist (enabled true) is a 400, so that an operator is never told a sale
+// is protected when it is not.
 type createEventRequest struct {
 	ID                  *string             `json:"id"`
 	Name                string              `json:"name"`
@@ -83,20 +81,15 @@ func decodeEventDefinition(body []byte) (engine.EventDefinition, error) {
 	if p := bytes.TrimSpace(req.SeatingPlan); p[0] != '{' {
 		return engine.EventDefinition{}, errorf(engine.CodeInvalidPlan, "seatingPlan must be a pretix seating-plan JSON object")
 	}
-	if req.OrphanSeats != nil {
-		switch *req.OrphanSeats {
-		case "allow":
-		case "prevent":
-			return engine.EventDefinition{}, errorf(engine.CodeInvalidRequest, `orphanSeats "prevent" is not supported yet; use "allow" or leave it out`)
-		default:
-			return engine.EventDefinition{}, errorf(engine.CodeInvalidRequest, `orphanSeats must be "allow" or "prevent"`)
-		}
+	if req.OrphanSeats != nil && *req.OrphanSeats != engine.OrphanAllow && *req.OrphanSeats != engine.OrphanPrevent {
+		return engine.EventDefinition{}, errorf(engine.CodeInvalidRequest, `orphanSeats must be "allow" or "prevent"`)
 	}
-	if fp := req.FocalPoint; fp != nil && (fp.X == nil || fp.Y == nil) {
-		return engine.EventDefinition{}, errorf(engine.CodeInvalidRequest, "focalPoint needs x and y")
+	fp, err := req.FocalPoint.point()
+	if err != nil {
+		return engine.EventDefinition{}, err
 	}
-	if req.WaitingRoom != nil && req.WaitingRoom.Enabled {
-		return engine.EventDefinition{}, errorf(engine.CodeInvalidRequest, "the waiting room is not supported yet; leave waitingRoom out or set enabled to false")
+	if err := req.WaitingRoom.check(); err != nil {
+		return engine.EventDefinition{}, err
 	}
 	def := engine.EventDefinition{
 		Name:                req.Name,
@@ -125,7 +118,137 @@ func decodeEventDefinition(body []byte) (engine.EventDefinition, error) {
 	if req.PaymentGraceSeconds != nil {
 		def.PaymentGraceSeconds = *req.PaymentGraceSeconds
 	}
+	if req.OrphanSeats != nil {
+		def.OrphanSeats = *req.OrphanSeats
+	}
+	def.FocalPoint = fp
 	return def, nil
+}
+
+// point checks a focal point's shape (the engine checks its range); nil
+// stays nil (the default: the stage).
+func (fp *focalPointRequest) point() (*engine.FocalPoint, error) {
+	if fp == nil {
+		return nil, nil
+	}
+	if fp.X == nil || fp.Y == nil {
+		return nil, errorf(engine.CodeInvalidRequest, "focalPoint needs x and y")
+	}
+	return &engine.FocalPoint{X: *fp.X, Y: *fp.Y}, nil
+}
+
+// check refuses a waiting room that would have to be enforced: it does not
+// exist yet.
+func (wr *waitingRoomRequest) check() error {
+	if wr != nil && wr.Enabled {
+		return errorf(engine.CodeInvalidRequest, "waitingRoom: the waiting room is not supported yet; leave waitingRoom out or set enabled to false")
+	}
+	return nil
+}
+
+// eventPatchRequest is the body of PATCH /v1/admin/events/{eventId}
+// (API.md, Operators): every field optional, none unknown. Fields are kept
+// raw so that null is seen: null resets salesEndAt (sales run until
+// startsAt), maxHoldSeconds (3 × holdTtlSeconds) and focalPoint (the
+// stage), and is refused for the others.
+type eventPatchRequest struct {
+	Name                json.RawMessage `json:"name"`
+	OnSaleAt            json.RawMessage `json:"onSaleAt"`
+	SalesEndAt          json.RawMessage `json:"salesEndAt"`
+	HoldTTLSeconds      json.RawMessage `json:"holdTtlSeconds"`
+	MaxSeatsPerCustomer json.RawMessage `json:"maxSeatsPerCustomer"`
+	MaxHoldSeconds      json.RawMessage `json:"maxHoldSeconds"`
+	OrphanSeats         json.RawMessage `json:"orphanSeats"`
+	FocalPoint          json.RawMessage `json:"focalPoint"`
+	Status              json.RawMessage `json:"status"`
+	WaitingRoom         json.RawMessage `json:"waitingRoom"`
+}
+
+// decodeEventPatch decodes a PATCH body strictly: unknown, repeated or
+// case-mismatched fields, a value of the wrong type, null where it cannot
+// reset anything, an orphanSeats or status the API does not know — each a
+// 400 naming the field. The engine checks the values against the event
+// (ranges, the sale window's order), naming the field too.
+func decodeEventPatch(body []byte) (engine.EventPatch, error) {
+	var req eventPatchRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return engine.EventPatch{}, err
+	}
+	var p engine.EventPatch
+	var err error
+	reset := func(field string, raw json.RawMessage) bool {
+		if string(raw) == "null" {
+			p.Reset = append(p.Reset, field)
+			return true
+		}
+		return false
+	}
+	if p.Name, err = patchField[string]("name", req.Name); err != nil {
+		return p, err
+	}
+	if p.OnSaleAt, err = patchField[time.Time]("onSaleAt", req.OnSaleAt); err != nil {
+		return p, err
+	}
+	if !reset("salesEndAt", req.SalesEndAt) {
+		if p.SalesEndAt, err = patchField[time.Time]("salesEndAt", req.SalesEndAt); err != nil {
+			return p, err
+		}
+	}
+	if p.HoldTTLSeconds, err = patchField[int]("holdTtlSeconds", req.HoldTTLSeconds); err != nil {
+		return p, err
+	}
+	if p.MaxSeatsPerCustomer, err = patchField[int]("maxSeatsPerCustomer", req.MaxSeatsPerCustomer); err != nil {
+		return p, err
+	}
+	if !reset("maxHoldSeconds", req.MaxHoldSeconds) {
+		if p.MaxHoldSeconds, err = patchField[int]("maxHoldSeconds", req.MaxHoldSeconds); err != nil {
+			return p, err
+		}
+	}
+	if p.OrphanSeats, err = patchField[string]("orphanSeats", req.OrphanSeats); err != nil {
+		return p, err
+	}
+	if p.OrphanSeats != nil && *p.OrphanSeats != engine.OrphanAllow && *p.OrphanSeats != engine.OrphanPrevent {
+		return p, errorf(engine.CodeInvalidRequest, `orphanSeats must be "allow" or "prevent"`)
+	}
+	if !reset("focalPoint", req.FocalPoint) {
+		fp, err := patchField[focalPointRequest]("focalPoint", req.FocalPoint)
+		if err != nil {
+			return p, err
+		}
+		if p.FocalPoint, err = fp.point(); err != nil {
+			return p, err
+		}
+	}
+	if p.Status, err = patchField[string]("status", req.Status); err != nil {
+		return p, err
+	}
+	if p.Status != nil && *p.Status != engine.EventCancelled {
+		return p, errorf(engine.CodeInvalidRequest, `status: only "cancelled" can be set (cancelling is final)`)
+	}
+	wr, err := patchField[waitingRoomRequest]("waitingRoom", req.WaitingRoom)
+	if err != nil {
+		return p, err
+	}
+	return p, wr.check()
+}
+
+// patchField decodes one raw field of a PATCH body: nil when absent, a 400
+// naming the field when null or of the wrong shape.
+func patchField[T any](field string, raw json.RawMessage) (*T, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if string(raw) == "null" {
+		return nil, errorf(engine.CodeInvalidRequest, "%s cannot be null", field)
+	}
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return nil, errorf(engine.CodeInvalidRequest, "%s: %s", field, jsonErrorText(err))
+	}
+	return &v, nil
 }
 
 // newEventID makes an id from an event's name: a lowercase ASCII slug and a

@@ -21,6 +21,7 @@ const (
 	adminBodyBytesMax = 16 << 20
 	seatIDBytesMax    = 128 // as the plan importer's bound on seat_guid
 	eventIDBytesMax   = 64  // as engine's bound on an event id
+	nameBytesMax      = 256 // as the plan importer's bound on category and zone names
 )
 
 // readBody reads the whole request body, at most limit bytes. A longer body
@@ -184,8 +185,14 @@ func decodeHoldRequest(body []byte) (holdRequest, error) {
 	case req.SeatIDs != nil && req.BestAvailable != nil:
 		return holdRequest{}, errorf(engine.CodeInvalidRequest, "give either seatIds or bestAvailable, not both")
 	case req.BestAvailable != nil:
-		if req.BestAvailable.Quantity < 1 {
+		ba := req.BestAvailable
+		switch {
+		case ba.Quantity < 1:
 			return holdRequest{}, errorf(engine.CodeInvalidRequest, "bestAvailable.quantity must be at least 1")
+		case len(ba.Category) > nameBytesMax:
+			return holdRequest{}, errorf(engine.CodeInvalidRequest, "bestAvailable.category is over %d bytes", nameBytesMax)
+		case len(ba.Zone) > nameBytesMax:
+			return holdRequest{}, errorf(engine.CodeInvalidRequest, "bestAvailable.zone is over %d bytes", nameBytesMax)
 		}
 		return req, nil
 	}

@@ -11,14 +11,18 @@
 //     Codes come from engine (engine.Error), from actors (the 503s) and from
 //     this package; problemKinds maps every code to its HTTP status in one
 //     table. Seat lists ride along as unavailableSeats (seat_unavailable),
-//     unknownSeats (seat_not_found) or seatIds (seat_held, duplicates).
+//     unknownSeats (seat_not_found), orphanSeats (orphan_seat) or seatIds
+//     (seat_held, duplicates).
 //  2. Error precedence (API.md, Conventions). A request is checked in this
 //     order and the first failure answers: body size (413) and shape (400:
 //     syntax, unknown or case-mismatched or repeated fields, a customerId,
 //     empty or duplicate ids), token (401; a customer token on an admin
 //     endpoint or the admin token on a customer endpoint 403), event (404),
-//     more seats in one request than maxSeatsPerCustomer (400); the event
-//     actor then decides the rest in the engine's order.
+//     more seats in one request than maxSeatsPerCustomer (400, seatIds or a
+//     bestAvailable quantity alike); the event actor then decides the rest
+//     in the engine's order (event_cancelled, the sale window, unknown
+//     seats, the limit, then seat_unavailable / orphan_seat /
+//     no_adjacent_seats).
 //  3. Identity. Customers present a JWT whose sub is the customer id,
 //     verified with golang-jwt (HS256 secret and/or an RS256 or ES256 public
 //     key; exp required; only the configured algorithms), or, when anonymous
@@ -41,9 +45,16 @@
 //     under a context deadline, requests per customer (or client IP) per
 //     second when a rate limit is set; operators are not rate limited.
 //
-// Not served yet (later issues): the WebSocket live feed, best available
-// (400), the waiting room (an admin event asking for one is a 400), PATCH of
-// events, refunds, snapshots and the payment webhook. The admin event body
-// accepts focalPoint, orphanSeats "allow" and a disabled waitingRoom without
-// effect; orphanSeats "prevent" is a 400.
+// Selling rules (engine): POST /v1/reservations takes seatIds or
+// bestAvailable {quantity, category?, zone?}, chosen and held in one step by
+// the event actor; asking again for seats one already holds replaces the
+// reservation (or returns it once maxHoldSeconds is reached); orphanSeats
+// "prevent" and focalPoint are honoured; PATCH /v1/admin/events/{id}
+// changes an event or cancels it (strict body: unknown fields, wrong types
+// and null where nothing resets are 400 naming the field), and the hub gets
+// the changed read model before the operator's 200.
+//
+// Not served yet (later issues): the WebSocket live feed, the waiting room
+// (an admin event or patch asking for one is a 400; a disabled waitingRoom
+// is accepted without effect), refunds, snapshots and the payment webhook.
 package web

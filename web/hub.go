@@ -31,15 +31,19 @@ const seatsBodyMaxAge = 200 * time.Millisecond
 // it without ever sending a message to an actor, so reads never queue behind
 // writes (DESIGN.md, "Reading the seat map").
 //
-// Per event it keeps the immutable plan, one status byte per seat, the counts
-// and the version (the sequence number of the last applied record). Feed
-// calls take a short write lock per event; readers take a read lock only to
-// copy what they need.
+// Per event it keeps the immutable plan, one status byte per seat, the counts,
+// the version (the sequence number of the last applied record) and a bounded
+// ring of recent deltas for the live feed (live.go). Feed calls take a short
+// write lock per event; readers take a read lock only to copy what they need.
+// No call of the feed ever waits for a reader or a live subscriber: Apply
+// updates the state and signals the event's live pump without blocking.
 type Hub struct {
 	log *slog.Logger
+	cfg liveConfig // fixed before the hub is shared (tests shrink it)
 
 	mu     sync.RWMutex
 	events map[string]*seatMap
+	live   liveState // guarded by mu, except where live.go says otherwise
 
 	renders      atomic.Uint64 // seat-map bodies encoded
 	staleApplies atomic.Uint64 // Apply calls at or below the current version, ignored
@@ -59,11 +63,15 @@ type seatMap struct {
 	statuses    []engine.SeatStatus // index = seat index in plan.Seats
 	counts      engine.Counts
 	unavailable error
+	ring        deltaRing // the deltas since the oldest version still retained
 
 	renderMu  sync.Mutex // one encoding at a time; also guards scratch
 	scratch   []engine.SeatStatus
 	body      atomic.Pointer[seatsBody]
 	sizeBytes atomic.Int64 // size of the last body, to size the next buffer
+
+	snapMu sync.Mutex // one live snapshot encoding at a time
+	snap   atomic.Pointer[liveSnapshot]
 }
 
 // seatsBody is an encoded GET .../seats response for one version, kept only
@@ -91,11 +99,14 @@ func NewHub(log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, events: make(map[string]*seatMap)}
+	h := &Hub{log: log, cfg: defaultLiveConfig(), events: make(map[string]*seatMap)}
+	h.live.init()
+	return h
 }
 
 // Reset replaces an event's whole seat map (after creation or recovery).
-// plan is immutable and shared; statuses is copied.
+// plan is immutable and shared; statuses is copied. The new map starts an
+// empty ring of deltas: live subscribers of the old one get a snapshot.
 func (h *Hub) Reset(eventID string, version uint64, plan *engine.Plan, info engine.EventInfo, statuses []engine.SeatStatus) {
 	if plan == nil || len(statuses) != plan.Capacity() {
 		h.log.Error("seat feed: reset with a status array that does not match the plan",
@@ -116,34 +127,50 @@ func (h *Hub) Reset(eventID string, version uint64, plan *engine.Plan, info engi
 	h.mu.Lock()
 	h.events[eventID] = m
 	h.mu.Unlock()
+	h.wakeLive(eventID)
 }
 
 // Apply applies one durable batch of changes. Versions only grow: a batch at
-// or below the current version is ignored.
+// or below the current version is ignored. The batch is also kept in the
+// event's ring of deltas (changes naming a seat outside the plan left out),
+// and the event's live pump, if it has subscribers, is signalled.
 func (h *Hub) Apply(eventID string, version uint64, changes []engine.SeatChange) {
 	m := h.lookup(eventID)
 	if m == nil || m.plan == nil {
 		h.log.Error("seat feed: changes for an event without a seat map", "event", eventID, "version", version)
 		return
 	}
+	if !m.apply(h, version, changes) {
+		return
+	}
+	h.wakeLive(eventID)
+}
+
+// apply updates the map and its ring; false: a stale batch, ignored.
+func (m *seatMap) apply(h *Hub, version uint64, changes []engine.SeatChange) bool {
+	// The ring keeps its own copy, made before the lock is taken: the
+	// caller's slice belongs to the actor's batch.
+	kept := make([]engine.SeatChange, 0, len(changes))
+	for _, c := range changes {
+		if c.Seat >= 0 && int(c.Seat) < len(m.statuses) { // the plan's size is fixed
+			kept = append(kept, c)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if version <= m.version {
 		h.staleApplies.Add(1)
-		return
+		return false
 	}
-	for _, c := range changes {
-		if c.Seat < 0 || int(c.Seat) >= len(m.statuses) {
-			h.badSeats.Add(1)
-			continue
-		}
+	h.badSeats.Add(uint64(len(changes) - len(kept)))
+	for _, c := range kept {
 		addCount(&m.counts, m.statuses[c.Seat], -1)
 		addCount(&m.counts, c.Status, 1)
 		m.statuses[c.Seat] = c.Status
 	}
+	m.ring.push(ringEntry{from: m.version, version: version, changes: kept}, h.cfg.ringBatchesMax, h.cfg.ringChangesMax)
 	m.version = version
-	// The live feed (WebSocket) will record (version, changes) in a ring of
-	// recent deltas here and wake its subscribers.
+	return true
 }
 
 // Unavailable marks an event whose journal failed verification; it is then
@@ -159,6 +186,7 @@ func (h *Hub) Unavailable(eventID string, err error) {
 	m.mu.Lock()
 	m.unavailable = err
 	m.mu.Unlock()
+	h.wakeLiveLocked(eventID)
 }
 
 func (h *Hub) lookup(eventID string) *seatMap {

@@ -46,6 +46,8 @@ var problemKinds = map[engine.Code]problemKind{
 	engine.CodeSeatNotFound:        {http.StatusNotFound, "Seat not found"},
 	engine.CodeLimitExceeded:       {http.StatusUnprocessableEntity, "Seat limit exceeded"},
 	engine.CodeSeatUnavailable:     {http.StatusConflict, "Seat unavailable"},
+	engine.CodeOrphanSeat:          {http.StatusConflict, "Seat would be left single"},
+	engine.CodeNoAdjacentSeats:     {http.StatusConflict, "No adjacent seats"},
 	engine.CodeSeatHeld:            {http.StatusConflict, "Seat held by a reservation"},
 	engine.CodeReservationNotFound: {http.StatusNotFound, "Reservation not found"},
 	engine.CodeReservationExpired:  {http.StatusGone, "Reservation expired"},
@@ -90,6 +92,7 @@ type problem struct {
 	Code             string   `json:"code"`
 	UnavailableSeats []string `json:"unavailableSeats,omitempty"`
 	UnknownSeats     []string `json:"unknownSeats,omitempty"`
+	OrphanSeats      []string `json:"orphanSeats,omitempty"`
 	SeatIDs          []string `json:"seatIds,omitempty"`
 }
 
@@ -121,6 +124,8 @@ func problemFor(err error) problem {
 			p.UnavailableSeats = e.Seats
 		case engine.CodeSeatNotFound:
 			p.UnknownSeats = e.Seats
+		case engine.CodeOrphanSeat:
+			p.OrphanSeats = e.Seats
 		default:
 			p.SeatIDs = e.Seats
 		}

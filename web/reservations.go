@@ -22,10 +22,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusCreated, sessionView{Token: token, CustomerID: customerID, ExpiresAt: expiresAt})
 }
 
-// POST /v1/reservations. The checks run in API.md's order of precedence:
-// body (413, 400 malformed), token (401), event (404), seats per request
-// (400); the actor decides the rest (sales window, unknown seats, the
-// customer's limit, availability).
+// POST /v1/reservations, with seatIds or bestAvailable. The checks run in
+// API.md's order of precedence: body (413, 400 malformed), token (401),
+// event (404), seats per request (400); the actor decides the rest (a
+// cancelled event, the sales window, unknown seats, the customer's limit,
+// availability, the orphan rule, whether a block is left).
 func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 	body, req, ok := readRequest(s, w, r, bodyBytesMax, decodeHoldRequest)
 	if !ok {
@@ -41,19 +42,25 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		seats := len(req.SeatIDs)
 		if req.BestAvailable != nil {
-			s.writeError(w, r, errorf(engine.CodeInvalidRequest, "best available is not supported yet; choose seats with seatIds"))
-			return
+			seats = req.BestAvailable.Quantity
 		}
-		if len(req.SeatIDs) > info.MaxSeatsPerCustomer {
+		if seats > info.MaxSeatsPerCustomer {
 			s.writeError(w, r, errorf(engine.CodeInvalidRequest, "%d seats in one request; this event allows at most %d per customer",
-				len(req.SeatIDs), info.MaxSeatsPerCustomer))
+				seats, info.MaxSeatsPerCustomer))
 			return
 		}
 		var res engine.ReservationView
-		if key := r.Header.Get("Idempotency-Key"); key != "" {
+		key := r.Header.Get("Idempotency-Key")
+		switch {
+		case req.BestAvailable != nil:
+			ba := req.BestAvailable
+			res, err = sys.HoldBest(r.Context(), req.EventID, customerID, key,
+				engine.BestAvailable{Quantity: ba.Quantity, Category: ba.Category, Zone: ba.Zone})
+		case key != "":
 			res, err = sys.HoldIdempotent(r.Context(), req.EventID, customerID, key, req.SeatIDs)
-		} else {
+		default:
 			res, err = sys.Hold(r.Context(), req.EventID, customerID, req.SeatIDs)
 		}
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/boxoffice/boxoffice/web/ui"
 )
 
 // Config configures a Server.
@@ -153,6 +155,13 @@ func (s *Server) routes() *chi.Mux {
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", s.metrics.handler)
 
+	// The browser UI (package ui): its page at "/", its assets under /ui/.
+	page := ui.Handler(r.NotFoundHandler())
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		r.Method(method, "/", page)
+		r.Method(method, "/ui/*", page)
+	}
+
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.rateLimit)
 		r.Group(func(r chi.Router) {
@@ -163,6 +172,7 @@ func (s *Server) routes() *chi.Mux {
 			r.Get("/events", s.listEvents)
 			r.Get("/events/{eventId}", s.getEvent)
 			r.Get("/events/{eventId}/seats", s.getSeats)
+			r.Get("/events/{eventId}/plan", s.getPlan)
 
 			r.Post("/reservations", s.hold)
 			r.Get("/reservations", s.listReservations)
@@ -170,12 +180,14 @@ func (s *Server) routes() *chi.Mux {
 			r.Delete("/reservations/{reservationId}", s.cancelReservation)
 			r.Post("/reservations/{reservationId}/pay", s.pay)
 
+			r.Patch("/admin/events/{eventId}", s.updateEvent)
 			r.Post("/admin/events/{eventId}/block", s.blockSeats)
 			r.Post("/admin/events/{eventId}/unblock", s.unblockSeats)
 			r.Get("/admin/events/{eventId}/bookings", s.listBookings)
 			r.Get("/admin/reservations/{reservationId}", s.adminReservation)
 		})
 		r.With(s.withTimeout(adminCreateTimeout)).Post("/admin/events", s.createEvent)
+		r.Get("/events/{eventId}/live", s.live) // a WebSocket: no request timeout
 	})
 	return r
 }

@@ -22,6 +22,13 @@ type System interface {
 	// finds the reservation of its first attempt, also after a timeout or a
 	// restart.
 	HoldIdempotent(ctx context.Context, eventID, customerID, idempotencyKey string, seatIDs []string) (engine.ReservationView, error)
+	// HoldBest lets the event choose and hold the best block of adjacent
+	// seats (no_adjacent_seats when none is left); idempotencyKey "" means
+	// none.
+	HoldBest(ctx context.Context, eventID, customerID, idempotencyKey string, want engine.BestAvailable) (engine.ReservationView, error)
+	// UpdateEvent applies an operator's change (invalid_request naming the
+	// field) and returns the event as it then is.
+	UpdateEvent(ctx context.Context, eventID string, patch engine.EventPatch) (engine.EventInfo, error)
 	// Reservation returns the customer's reservation; another customer's is
 	// reservation_not_found.
 	Reservation(ctx context.Context, customerID, reservationID string) (engine.ReservationView, error)

@@ -1,0 +1,819 @@
+package web
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/engine"
+)
+
+// The live seat map, GET /v1/events/{eventId}/live (API.md): a WebSocket on
+// which the server sends JSON text frames, a snapshot
+//
+//	{"type":"snapshot","version":N,"seats":{"<seatId>":"<status>",...}}
+//
+// then deltas without gaps (each delta's from is the version the previous
+// frame reached)
+//
+//	{"type":"delta","from":N,"version":M,"changes":{"<seatId>":"<status>",...}}
+//
+// How it is built, from the actor outwards:
+//
+//  1. The event actor calls Hub.Apply with each durable batch. Apply updates
+//     the seat map, appends the batch to the event's ring of deltas and
+//     signals the event's pump on a channel of one slot without waiting.
+//     Nothing a subscriber does can make Apply wait: subscribers never take
+//     the seat map's lock for more than a copy.
+//  2. One pump goroutine per event with subscribers publishes frames, at most
+//     one per frameInterval (100 ms): a frame is the pair (version before,
+//     version now) with the delta between them encoded once as a
+//     websocket.PreparedMessage. A new frame closes the previous one's done
+//     channel, which wakes every subscriber at once (a broadcast that costs
+//     the pump the same for one subscriber or fifty thousand).
+//  3. Each subscriber has one writer goroutine that pulls: woken by a frame,
+//     it sends the delta from the version it has sent last to the frame's
+//     version. A subscriber in step with the frames gets the frame's shared
+//     message; one that fell behind (its last write took longer than a
+//     frame) gets the merged changes since its own version in one frame,
+//     encoded once per (from, version) for all subscribers at the same
+//     place. Its queue is thus the ring itself, bounded: when its version is
+//     no longer in the ring it is closed with 4000 "resync", as it is when a
+//     write does not finish within writeTimeout (then without a close frame,
+//     which cannot follow half a frame).
+//  4. A second goroutine per subscriber reads and discards what the client
+//     sends, answers pings, and notices a close or a dead peer (no pong
+//     within pongWait); the writer pings every pingInterval.
+//
+// Every goroutine here is owned by the Hub (live.wg): pumps end when their
+// last subscriber leaves, subscribers when their connection ends, and all of
+// them on Server.Close.
+
+// liveConfig bounds the live feed; defaultLiveConfig is the contract of
+// doc.go. Tests shrink it before the hub is shared.
+type liveConfig struct {
+	ringBatchesMax  int           // batches an event's ring of deltas keeps
+	ringChangesMax  int           // seat changes it keeps, over all its batches
+	frameInterval   time.Duration // at least this long between an event's frames
+	writeTimeout    time.Duration // one frame, ping or close frame must be written within this
+	pingInterval    time.Duration // the writer pings this often
+	pongWait        time.Duration // read deadline, extended by each pong or client message
+	closeWait       time.Duration // how long a close handshake may take
+	snapshotMaxAge  time.Duration // a snapshot this young is reused (the subscriber then catches up by a delta)
+	subscribersMax  int           // live connections per server; past it, 503 overloaded
+	sendBufferBytes int           // SO_SNDBUF of a subscriber's socket; 0: the kernel's (tests make it small)
+}
+
+func defaultLiveConfig() liveConfig {
+	return liveConfig{
+		ringBatchesMax: 4096,
+		// 512 KiB of changes per event at most (8 bytes each): about 11
+		// bytes per seat of the stadium, and at a flash sale's 10,000 seat
+		// changes per second still a window of 6.5 s.
+		ringChangesMax: 65_536,
+		frameInterval:  100 * time.Millisecond,
+		writeTimeout:   10 * time.Second,
+		pingInterval:   30 * time.Second,
+		pongWait:       60 * time.Second,
+		closeWait:      time.Second,
+		snapshotMaxAge: time.Second,
+		subscribersMax: 100_000,
+	}
+}
+
+const (
+	// liveReadLimitBytes bounds a client message; clients have nothing to
+	// say, so anything longer ends the connection (1009).
+	liveReadLimitBytes = 512
+	// liveReadBufferBytes is the read buffer of a connection: it only ever
+	// sees control frames and the odd short message.
+	liveReadBufferBytes = 256
+	// liveDeltaCacheMax bounds the encoded deltas an event keeps for
+	// subscribers that are behind; past it a delta is encoded uncached.
+	liveDeltaCacheMax = 64
+	// closeResync is the close code of a subscriber that must start over
+	// with a snapshot (API.md).
+	closeResync = 4000
+)
+
+// liveState is the Hub's bookkeeping of live subscribers. Its fields are
+// guarded by Hub.mu, except closing (closed once, read freely), the
+// counters and the pool.
+type liveState struct {
+	feeds       map[string]*eventFeed // events with at least one subscriber
+	subscribers int
+	closed      bool
+	closing     chan struct{}  // closed by Server.Close
+	wg          sync.WaitGroup // pumps, writers and readers
+
+	writeBufs sync.Pool // gorilla's write buffers, held only while a message is written
+
+	resyncs       atomic.Uint64 // subscribers closed with 4000 because they fell out of the ring
+	writeTimeouts atomic.Uint64 // subscribers dropped because a write missed its deadline
+}
+
+func (l *liveState) init() {
+	l.feeds = make(map[string]*eventFeed)
+	l.closing = make(chan struct{})
+}
+
+// eventFeed is the live feed of one event while it has subscribers.
+type eventFeed struct {
+	id          string
+	wake        chan struct{} // one slot: Apply, Reset and Unavailable signal the pump
+	stop        chan struct{} // closed when the last subscriber leaves
+	subscribers int           // guarded by Hub.mu
+	latest      atomic.Pointer[liveFrame]
+
+	cacheMu sync.Mutex
+	cache   map[deltaKey]*deltaEntry
+}
+
+// liveFrame is one step of an event's feed. Frames are immutable; done is
+// closed when the next one is published.
+type liveFrame struct {
+	m           *seatMap // a Reset brings a new map: its subscribers start over
+	from        uint64   // the previous frame's version (of the same map)
+	version     uint64
+	msg         *websocket.PreparedMessage // the delta (from, version); nil: none
+	unavailable bool
+	done        chan struct{}
+}
+
+type deltaKey struct {
+	m        *seatMap
+	from, to uint64
+}
+
+type deltaEntry struct {
+	once sync.Once
+	msg  *websocket.PreparedMessage // nil: from is no longer in the ring
+}
+
+// liveSnapshot is an encoded snapshot frame of one version.
+type liveSnapshot struct {
+	version uint64
+	at      time.Time
+	msg     *websocket.PreparedMessage
+}
+
+// ringEntry is one applied batch: the changes that take the map from
+// version from to version version.
+type ringEntry struct {
+	from, version uint64
+	changes       []engine.SeatChange // immutable once pushed: read outside the lock
+}
+
+// deltaRing is an event's recent history, oldest batch first: a circular
+// buffer that grows up to the batch bound, and drops its oldest batches to
+// stay within both bounds (the newest batch is always kept). Consecutive
+// entries chain: each entry's from is the previous one's version. Guarded by
+// the seat map's lock.
+type deltaRing struct {
+	buf     []ringEntry
+	head, n int
+	changes int // over all n entries
+}
+
+func (r *deltaRing) at(i int) *ringEntry { return &r.buf[(r.head+i)%len(r.buf)] }
+
+func (r *deltaRing) push(e ringEntry, batchesMax, changesMax int) {
+	for r.n > 0 && (r.n >= batchesMax || r.changes+len(e.changes) > changesMax) {
+		old := r.at(0)
+		r.changes -= len(old.changes)
+		*old = ringEntry{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+	}
+	if r.n == len(r.buf) {
+		grown := make([]ringEntry, max(1, min(max(2*len(r.buf), 16), batchesMax)))
+		for i := range r.n {
+			grown[i] = *r.at(i)
+		}
+		r.buf, r.head = grown, 0
+	}
+	*r.at(r.n) = e
+	r.n++
+	r.changes += len(e.changes)
+}
+
+// search returns the index of the first entry whose version is at least v.
+func (r *deltaRing) search(v uint64) int {
+	return sort.Search(r.n, func(i int) bool { return r.at(i).version >= v })
+}
+
+// retains reports whether the map can be brought from version v to current
+// by deltas: v is current, or a version the feed published (a batch's
+// version, or the version the oldest retained batch starts from).
+func (r *deltaRing) retains(v, current uint64) bool {
+	switch {
+	case v == current:
+		return true
+	case r.n == 0 || v > current || v < r.at(0).from:
+		return false
+	case v == r.at(0).from:
+		return true
+	}
+	i := r.search(v)
+	return i < r.n && r.at(i).version == v
+}
+
+// between returns the changes of the batches after version from up to and
+// including version to, oldest first; false when from or to is not retained.
+func (r *deltaRing) between(from, to uint64) ([][]engine.SeatChange, bool) {
+	if r.n == 0 || from >= to || from < r.at(0).from {
+		return nil, false
+	}
+	i := r.search(from + 1)
+	if i == r.n || r.at(i).from != from {
+		return nil, false
+	}
+	var parts [][]engine.SeatChange
+	for ; i < r.n && r.at(i).version <= to; i++ {
+		parts = append(parts, r.at(i).changes)
+	}
+	if r.at(i-1).version != to {
+		return nil, false
+	}
+	return parts, true
+}
+
+// mergeChanges flattens consecutive batches into one change per seat (the
+// last), ordered by seat.
+func mergeChanges(parts [][]engine.SeatChange) []engine.SeatChange {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	last := make(map[int32]engine.SeatStatus, n)
+	for _, p := range parts {
+		for _, c := range p {
+			last[c.Seat] = c.Status
+		}
+	}
+	out := make([]engine.SeatChange, 0, len(last))
+	for seat, st := range last {
+		out = append(out, engine.SeatChange{Seat: seat, Status: st})
+	}
+	slices.SortFunc(out, func(a, b engine.SeatChange) int { return int(a.Seat) - int(b.Seat) })
+	return out
+}
+
+// retains reports whether v can still be brought up to date by deltas.
+func (m *seatMap) retains(v uint64) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.ring.retains(v, m.version)
+}
+
+// encodeDelta encodes the delta frame from version from to version to; nil
+// when from is no longer in the ring. The lock is held only to collect the
+// batches (their changes are immutable).
+func (m *seatMap) encodeDelta(from, to uint64) *websocket.PreparedMessage {
+	m.mu.RLock()
+	parts, ok := m.ring.between(from, to)
+	m.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	changes := mergeChanges(parts)
+	b := m.enc.appendLiveDelta(make([]byte, 0, 96+24*len(changes)), from, to, changes)
+	return prepare(b)
+}
+
+// prepare wraps an encoded frame. Preparing a text message writes it to
+// memory and cannot fail.
+func prepare(b []byte) *websocket.PreparedMessage {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		panic("web: prepare a live frame: " + err.Error())
+	}
+	return pm
+}
+
+// liveStatusJSON is each status as a JSON string; unknown statuses are never
+// offered for sale.
+var liveStatusJSON = [...]string{
+	engine.SeatAvailable: `"available"`,
+	engine.SeatReserved:  `"reserved"`,
+	engine.SeatBooked:    `"booked"`,
+	engine.SeatBlocked:   `"blocked"`,
+}
+
+func appendLiveStatus(b []byte, st engine.SeatStatus) []byte {
+	if int(st) >= len(liveStatusJSON) {
+		st = engine.SeatBlocked
+	}
+	return append(b, liveStatusJSON[st]...)
+}
+
+// appendLiveSnapshot appends a snapshot frame.
+func (e *planEncoding) appendLiveSnapshot(b []byte, version uint64, statuses []engine.SeatStatus) []byte {
+	b = append(b, `{"type":"snapshot","version":`...)
+	b = strconv.AppendUint(b, version, 10)
+	b = append(b, `,"seats":{`...)
+	for i := range e.plan.Seats {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e.plan.Seats[i].ID)
+		b = append(b, ':')
+		b = appendLiveStatus(b, statuses[i])
+	}
+	return append(b, "}}"...)
+}
+
+// appendLiveDelta appends a delta frame; changes name seats of the plan.
+func (e *planEncoding) appendLiveDelta(b []byte, from, version uint64, changes []engine.SeatChange) []byte {
+	b = append(b, `{"type":"delta","from":`...)
+	b = strconv.AppendUint(b, from, 10)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, version, 10)
+	b = append(b, `,"changes":{`...)
+	for i, c := range changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e.plan.Seats[c.Seat].ID)
+		b = append(b, ':')
+		b = appendLiveStatus(b, c.Status)
+	}
+	return append(b, "}}"...)
+}
+
+// liveSnapshot returns a snapshot frame of m: the cached one while it is
+// younger than snapshotMaxAge (or current) and its version still in the
+// ring, else a new one. At most one is encoded at a time per event, so a
+// crowd arriving at once shares one encoding.
+func (h *Hub) liveSnapshot(m *seatMap) *liveSnapshot {
+	asked := time.Now()
+	usable := func(s *liveSnapshot) bool {
+		if s == nil {
+			return false
+		}
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		fresh := s.version == m.version || asked.Sub(s.at) < h.cfg.snapshotMaxAge || !s.at.Before(asked)
+		return fresh && m.ring.retains(s.version, m.version)
+	}
+	if s := m.snap.Load(); usable(s) {
+		return s
+	}
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if s := m.snap.Load(); usable(s) { // encoded while this one waited
+		return s
+	}
+	statuses := make([]engine.SeatStatus, len(m.statuses))
+	m.mu.RLock()
+	version := m.version
+	copy(statuses, m.statuses)
+	m.mu.RUnlock()
+	bufp := jsonBufPool.Get().(*[]byte)
+	js := m.enc.appendLiveSnapshot((*bufp)[:0], version, statuses)
+	s := &liveSnapshot{version: version, at: time.Now(), msg: prepare(js)} // prepare copies js
+	*bufp = js
+	jsonBufPool.Put(bufp)
+	m.snap.Store(s)
+	return s
+}
+
+// liveDelta returns the delta frame (from, to) of m, encoded once for every
+// subscriber that needs it; nil when from is no longer in the ring.
+func (h *Hub) liveDelta(f *eventFeed, m *seatMap, from, to uint64) *websocket.PreparedMessage {
+	key := deltaKey{m: m, from: from, to: to}
+	f.cacheMu.Lock()
+	e := f.cache[key]
+	if e == nil {
+		e = &deltaEntry{}
+		if len(f.cache) < liveDeltaCacheMax {
+			f.cache[key] = e
+		}
+	}
+	f.cacheMu.Unlock()
+	e.once.Do(func() { e.msg = m.encodeDelta(from, to) })
+	return e.msg
+}
+
+// wakeLive signals the event's pump, if it has one, without waiting.
+func (h *Hub) wakeLive(eventID string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	h.wakeLiveLocked(eventID)
+}
+
+// wakeLiveLocked is wakeLive with h.mu held.
+func (h *Hub) wakeLiveLocked(eventID string) {
+	if f := h.live.feeds[eventID]; f != nil {
+		select {
+		case f.wake <- struct{}{}:
+		default: // already signalled: the next frame will see this change too
+		}
+	}
+}
+
+// join registers a subscriber of eventID, starting the event's pump for the
+// first one, and reserves the subscriber's two goroutines in the wait group.
+func (h *Hub) join(eventID string) (*eventFeed, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.live.closed {
+		return nil, errorf(codeNotReady, "the server is shutting down")
+	}
+	if h.live.subscribers >= h.cfg.subscribersMax {
+		return nil, errorf(actors.CodeOverloaded, "the server has %d live subscribers, its limit; retry later", h.live.subscribers)
+	}
+	m := h.events[eventID]
+	if m == nil {
+		return nil, errorf(engine.CodeEventNotFound, "event %q not found", eventID)
+	}
+	f := h.live.feeds[eventID]
+	if f == nil {
+		m.mu.RLock()
+		version, unavailable := m.version, m.unavailable != nil || m.plan == nil
+		m.mu.RUnlock()
+		f = &eventFeed{
+			id:    eventID,
+			wake:  make(chan struct{}, 1),
+			stop:  make(chan struct{}),
+			cache: make(map[deltaKey]*deltaEntry),
+		}
+		f.latest.Store(&liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})})
+		h.live.feeds[eventID] = f
+		h.live.wg.Add(1)
+		go h.pump(f)
+	}
+	f.subscribers++
+	h.live.subscribers++
+	h.live.wg.Add(2)
+	return f, nil
+}
+
+// leave unregisters a subscriber; the last one stops the event's pump.
+func (h *Hub) leave(f *eventFeed) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f.subscribers--
+	h.live.subscribers--
+	if f.subscribers == 0 {
+		delete(h.live.feeds, f.id)
+		close(f.stop)
+	}
+}
+
+// liveSubscribers is the number of live connections.
+func (h *Hub) liveSubscribers() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.live.subscribers
+}
+
+// closeLive ends every subscriber and pump and waits for them; later joins
+// fail.
+func (h *Hub) closeLive() {
+	h.mu.Lock()
+	if !h.live.closed {
+		h.live.closed = true
+		close(h.live.closing)
+	}
+	h.mu.Unlock()
+	h.live.wg.Wait()
+}
+
+// pump publishes the event's frames: woken by a change, it waits until
+// frameInterval has passed since its last frame (so a change after a quiet
+// spell goes out at once, and a busy event gets 10 frames a second), then
+// publishes one frame with everything applied by then.
+func (h *Hub) pump(f *eventFeed) {
+	defer h.live.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-f.wake:
+		case <-f.stop:
+			return
+		case <-h.live.closing:
+			return
+		}
+		if wait := h.cfg.frameInterval - time.Since(last); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-f.stop:
+				return
+			case <-h.live.closing:
+				return
+			}
+		}
+		last = time.Now()
+		h.publish(f)
+	}
+}
+
+// publish makes the event's current state the latest frame, if it moved.
+func (h *Hub) publish(f *eventFeed) {
+	prev := f.latest.Load()
+	m := h.lookup(f.id)
+	if m == nil {
+		return // events are never removed; join found this one
+	}
+	m.mu.RLock()
+	version, unavailable := m.version, m.unavailable != nil || m.plan == nil
+	m.mu.RUnlock()
+	if m == prev.m && version == prev.version && unavailable == prev.unavailable {
+		return
+	}
+	next := &liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})}
+	if m == prev.m && !unavailable && version > prev.version {
+		next.from = prev.version
+		next.msg = h.liveDelta(f, m, prev.version, version) // nil if the ring overran within one frame
+	}
+	// Deltas ending before the previous frame serve nobody any more: every
+	// subscriber now asks for one ending at this frame.
+	f.cacheMu.Lock()
+	for k := range f.cache {
+		if k.m != m || k.to < prev.version {
+			delete(f.cache, k)
+		}
+	}
+	f.cacheMu.Unlock()
+	f.latest.Store(next)
+	close(prev.done)
+}
+
+// Close ends the live feed: every WebSocket subscriber is sent close code
+// 1001 (going away) and its connection closed, and Close waits until the
+// feed's goroutines have ended; later live requests answer 503 not_ready.
+// http.Server.Shutdown does not see hijacked connections, so call Close
+// after it. Safe to call more than once; the rest of the server keeps
+// working.
+func (s *Server) Close() { s.hub.closeLive() }
+
+// GET /v1/events/{eventId}/live — the live seat map (see the top of this
+// file). Checked before the upgrade, as problem+json: since (400), the
+// event (404, 503), the subscriber limit (503), then the handshake (400,
+// 403 for a cross-origin page).
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	since, hasSince, err := parseLiveSince(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	eventID := chi.URLParam(r, "eventId")
+	m := s.hub.lookup(eventID)
+	if m == nil {
+		// Unknown to the hub: no such event, or one whose seat map is on
+		// its way (as for GET .../seats).
+		if _, err := s.eventInfo(r, eventID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeError(w, r, errorf(codeNotReady, "the seat map of event %q is being built; retry shortly", eventID))
+		return
+	}
+	if _, err := m.read(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f, err := s.hub.join(eventID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  liveReadBufferBytes,
+		WriteBufferPool: &s.hub.live.writeBufs,
+		CheckOrigin:     sameOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			s.writeError(w, r, upgradeError(status, reason))
+		},
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		s.hub.live.wg.Add(-2) // the subscriber's goroutines never start
+		s.hub.leave(f)
+		return
+	}
+	if n := s.hub.cfg.sendBufferBytes; n > 0 {
+		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(n)
+		}
+	}
+	sub := &subscriber{h: s.hub, feed: f, conn: conn, gone: make(chan struct{})}
+	go sub.read()
+	go sub.write(since, hasSince)
+}
+
+// parseLiveSince reads the optional since query parameter: a version in
+// canonical decimal (digits, no sign, no leading zero), given once.
+func parseLiveSince(rawQuery string) (version uint64, ok bool, err error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return 0, false, errorf(engine.CodeInvalidRequest, "malformed query string")
+	}
+	vals, ok := q["since"]
+	if !ok {
+		return 0, false, nil
+	}
+	if len(vals) != 1 {
+		return 0, false, errorf(engine.CodeInvalidRequest, "since is given more than once")
+	}
+	v := vals[0]
+	canonical := v != "" && len(v) <= 20 && (v == "0" || v[0] != '0') &&
+		strings.IndexFunc(v, func(c rune) bool { return c < '0' || c > '9' }) < 0
+	if canonical {
+		if version, err = strconv.ParseUint(v, 10, 64); err == nil {
+			return version, true, nil
+		}
+	}
+	return 0, false, errorf(engine.CodeInvalidRequest, "since must be a version (a decimal number), got %q", v)
+}
+
+// sameOrigin accepts clients that send no Origin (not browsers) and pages of
+// this server's own origin; a browser page from elsewhere may not subscribe.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header["Origin"]
+	if len(origin) == 0 {
+		return true
+	}
+	u, err := url.Parse(origin[0])
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// upgradeError turns a failed WebSocket handshake into a problem.
+func upgradeError(status int, reason error) error {
+	switch status {
+	case http.StatusBadRequest:
+		return errorf(engine.CodeInvalidRequest, "%v", reason)
+	case http.StatusForbidden:
+		return errorf(codeForbidden, "this page's origin may not subscribe to the live seat map")
+	case http.StatusMethodNotAllowed:
+		return errorf(codeMethodNotAllowed, "%v", reason)
+	default:
+		return reason
+	}
+}
+
+// subscriber is one WebSocket connection of the live feed.
+type subscriber struct {
+	h    *Hub
+	feed *eventFeed
+	conn *websocket.Conn
+	gone chan struct{} // closed by the reader when the client's side has ended
+
+	// The writer's own state.
+	m       *seatMap // the map whose versions the client has
+	version uint64   // the version the client has (the last frame sent)
+}
+
+// read discards what the client sends, keeps the read deadline moving with
+// pongs and messages, and reports the end of the connection.
+func (s *subscriber) read() {
+	defer s.h.live.wg.Done()
+	defer close(s.gone)
+	c, pongWait := s.conn, s.h.cfg.pongWait
+	extend := func(string) error { return c.SetReadDeadline(time.Now().Add(pongWait)) }
+	c.SetReadLimit(liveReadLimitBytes)
+	_ = extend("")
+	c.SetPongHandler(extend)
+	for {
+		if _, _, err := c.NextReader(); err != nil {
+			return // closed by the client, by the writer, or no pong in time
+		}
+		_ = extend("")
+	}
+}
+
+// ending is why a subscription ends: the close code to send, 0 when the
+// connection can take no close frame (a write failed, or the client left).
+type ending struct {
+	code   int
+	reason string
+}
+
+// write is the connection's one writer: it sends the first frame, then
+// follows the event's frames until the connection or the server ends.
+func (s *subscriber) write(since uint64, hasSince bool) {
+	defer s.h.live.wg.Done()
+	defer s.h.leave(s.feed)
+	if end := s.serve(since, hasSince); end.code != 0 {
+		s.closeWith(end)
+	}
+	_ = s.conn.Close()
+	<-s.gone
+}
+
+// closeWith sends a close frame and gives the client closeWait to answer it.
+func (s *subscriber) closeWith(end ending) {
+	wait := s.h.cfg.closeWait
+	msg := websocket.FormatCloseMessage(end.code, end.reason)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-s.gone:
+	case <-t.C:
+	}
+}
+
+// serve runs the subscription until it ends.
+func (s *subscriber) serve(since uint64, hasSince bool) ending {
+	ping := time.NewTicker(s.h.cfg.pingInterval)
+	defer ping.Stop()
+	fr := s.feed.latest.Load()
+	s.m = fr.m
+	if hasSince && s.m.retains(since) {
+		s.version = since
+	} else if !s.sendSnapshot() {
+		return ending{}
+	}
+	for {
+		if end := s.catchUp(fr); end != nil {
+			return *end
+		}
+		select {
+		case <-fr.done:
+			fr = s.feed.latest.Load()
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
+				return ending{}
+			}
+		case <-s.gone:
+			return ending{}
+		case <-s.h.live.closing:
+			return ending{websocket.CloseGoingAway, "server shutting down"}
+		}
+	}
+}
+
+// catchUp brings the client to frame fr: a snapshot when fr has a new map,
+// then the delta from the client's version. Non-nil: the subscription ends.
+func (s *subscriber) catchUp(fr *liveFrame) *ending {
+	if fr.unavailable {
+		return &ending{websocket.CloseInternalServerErr, string(actors.CodeEventUnavailable)}
+	}
+	if fr.m != s.m {
+		s.m = fr.m
+		if !s.sendSnapshot() {
+			return &ending{}
+		}
+	}
+	if fr.version <= s.version {
+		return nil
+	}
+	msg := fr.msg
+	if msg == nil || fr.from != s.version {
+		msg = s.h.liveDelta(s.feed, s.m, s.version, fr.version)
+	}
+	if msg == nil {
+		s.h.live.resyncs.Add(1)
+		return &ending{closeResync, "resync"}
+	}
+	if !s.send(msg) {
+		return &ending{}
+	}
+	s.version = fr.version
+	return nil
+}
+
+func (s *subscriber) sendSnapshot() bool {
+	snap := s.h.liveSnapshot(s.m)
+	if !s.send(snap.msg) {
+		return false
+	}
+	s.version = snap.version
+	return true
+}
+
+// send writes one frame within writeTimeout. After the upgrade the server's
+// own deadlines no longer apply: every write sets its deadline here.
+func (s *subscriber) send(msg *websocket.PreparedMessage) bool {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
+		return false
+	}
+	if err := s.conn.WritePreparedMessage(msg); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.h.live.writeTimeouts.Add(1)
+		}
+		return false
+	}
+	return true
+}
