@@ -85,7 +85,7 @@ func TestDecodeEventDefinition(t *testing.T) {
 		wantErr string
 	}{
 		{"accepted extras", func(m map[string]any) {
-			m["orphanSeats"] = "allow"
+			m["orphanSeats"] = "prevent"
 			m["focalPoint"] = map[string]any{"x": 1, "y": 2}
 			m["waitingRoom"] = map[string]any{"enabled": false, "admitPerSecond": 5}
 			m["maxHoldSeconds"] = 1800
@@ -100,7 +100,6 @@ func TestDecodeEventDefinition(t *testing.T) {
 		{"no ttl", func(m map[string]any) { delete(m, "holdTtlSeconds") }, "holdTtlSeconds is missing"},
 		{"bad time", func(m map[string]any) { m["startsAt"] = "tomorrow" }, "malformed"},
 		{"unknown", func(m map[string]any) { m["venue"] = "x" }, `unknown field "venue"`},
-		{"prevent orphans", func(m map[string]any) { m["orphanSeats"] = "prevent" }, "not supported yet"},
 		{"bad orphans", func(m map[string]any) { m["orphanSeats"] = "maybe" }, "orphanSeats"},
 		{"waiting room", func(m map[string]any) { m["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": 5} }, "not supported yet"},
 		{"focal point half", func(m map[string]any) { m["focalPoint"] = map[string]any{"x": 1} }, "focalPoint"},

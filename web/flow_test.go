@@ -163,7 +163,8 @@ func TestPrecedence(t *testing.T) {
 	if !slices.Equal(p.UnknownSeats, []string{"zz-1"}) {
 		t.Errorf("unknownSeats = %v", p.UnknownSeats)
 	}
-	e.do(http.MethodPost, "/v1/reservations", tok, map[string]any{"eventId": "open", "bestAvailable": map[string]any{"quantity": 2}}).
+	// A best-available quantity over maxSeatsPerCustomer (4) is a 400 too.
+	e.do(http.MethodPost, "/v1/reservations", tok, map[string]any{"eventId": "open", "bestAvailable": map[string]any{"quantity": 5}}).
 		wantProblem(t, 400, engine.CodeInvalidRequest)
 }
 
