@@ -149,12 +149,34 @@ func (e *Event) CheckInvariants(now time.Time) error {
 	if !slices.Equal(free, e.segFree) {
 		return fmt.Errorf("available seats per segment %v, the seat array says %v", e.segFree, free)
 	}
-	if want := newRankIndex(e.plan, e.focalPoint()); !slices.Equal(want.order, e.rank.order) || want.fx != e.rank.fx || want.fy != e.rank.fy {
-		return fmt.Errorf("segments are ranked for another focal point")
+	if err := e.checkRank(); err != nil {
+		return err
 	}
 	for i := 1; i < len(e.expiries); i++ {
 		if e.expiries.Less(i, (i-1)/2) {
 			return fmt.Errorf("expiry heap order broken at %d", i)
+		}
+	}
+	return nil
+}
+
+// checkRank verifies, in O(segments), that every segment is ranked once, by
+// its distance bound from the focal point in effect, then plan order.
+func (e *Event) checkRank() error {
+	fp := e.focalPoint()
+	ri := &e.rank
+	if ri.fx != halfUnits(fp.X) || ri.fy != halfUnits(fp.Y) || len(ri.order) != len(e.plan.segments) || len(ri.lower) != len(ri.order) {
+		return fmt.Errorf("segments are ranked for another focal point or plan")
+	}
+	seen := make([]bool, len(ri.order))
+	for i, sg := range ri.order {
+		if sg < 0 || int(sg) >= len(seen) || seen[sg] {
+			return fmt.Errorf("segment %d ranked twice or out of range", sg)
+		}
+		seen[sg] = true
+		b := ri.boxDistance(&e.plan.segments[sg])
+		if b != ri.lower[i] || i > 0 && (ri.lower[i-1] > b || ri.lower[i-1] == b && ri.order[i-1] > sg) {
+			return fmt.Errorf("segment %d ranked out of order at %d", sg, i)
 		}
 	}
 	return nil

@@ -134,16 +134,21 @@ type rankIndex struct {
 // halfUnits converts a focal coordinate to half plan units.
 func halfUnits(v float64) int64 { return int64(math.Round(2 * v)) }
 
+// boxDistance is the squared distance, in half units, from the focal point
+// to the segment's bounding box: < 2^54, as coordinates are within ±2^24.
+func (ri *rankIndex) boxDistance(sg *segment) uint64 {
+	dx := max(2*int64(sg.minX)-ri.fx, ri.fx-2*int64(sg.maxX), 0)
+	dy := max(2*int64(sg.minY)-ri.fy, ri.fy-2*int64(sg.maxY), 0)
+	return uint64(dx*dx + dy*dy)
+}
+
 func newRankIndex(p *Plan, fp FocalPoint) rankIndex {
 	ri := rankIndex{fx: halfUnits(fp.X), fy: halfUnits(fp.Y)}
 	ri.order = make([]int32, len(p.segments))
 	bound := make([]uint64, len(p.segments))
 	for i := range p.segments {
-		sg := &p.segments[i]
 		ri.order[i] = int32(i)
-		dx := max(2*int64(sg.minX)-ri.fx, ri.fx-2*int64(sg.maxX), 0)
-		dy := max(2*int64(sg.minY)-ri.fy, ri.fy-2*int64(sg.maxY), 0)
-		bound[i] = uint64(dx*dx + dy*dy) // < 2^54: coordinates are within ±2^24
+		bound[i] = ri.boxDistance(&p.segments[i])
 	}
 	slices.SortFunc(ri.order, func(a, b int32) int {
 		return cmp.Or(cmp.Compare(bound[a], bound[b]), cmp.Compare(a, b))

@@ -30,12 +30,12 @@
 //     boxoffice-session, random customer id, 24 h). Operators present the
 //     admin token, compared in constant time. A customer only ever reaches
 //     their own reservations; another's reads as reservation_not_found.
-//  4. Reads never queue behind writes. GET /v1/events, GET /v1/events/{id}
-//     and GET .../seats are answered from the Hub, which the actor system
-//     feeds (actors.SeatFeed) after each durable batch. The seat map carries
-//     its version as ETag and answers If-None-Match with 304; its encoded
-//     body is cached per version and at most seatsBodyMaxAge behind, so a
-//     durable change shows within a second.
+//  4. Reads never queue behind writes. GET /v1/events, GET /v1/events/{id},
+//     GET .../seats and the live feed are answered from the Hub, which the
+//     actor system feeds (actors.SeatFeed) after each durable batch. The
+//     seat map carries its version as ETag and answers If-None-Match with
+//     304; its encoded body is cached per version and at most
+//     seatsBodyMaxAge behind, so a durable change shows within a second.
 //  5. Idempotency-Key on POST /v1/reservations and .../pay: the first response
 //     to a (customer, key) is replayed for the same method, route and body for
 //     24 h; another body → 422 idempotency_key_reused; a repeat while the first
@@ -44,6 +44,26 @@
 //  6. Bounds. Bodies 64 KiB (the admin event upload 16 MiB), every request
 //     under a context deadline, requests per customer (or client IP) per
 //     second when a rate limit is set; operators are not rate limited.
+//  7. The live seat map (live.go): GET /v1/events/{id}/live is a WebSocket
+//     of JSON text frames, a snapshot then deltas that chain (each delta's
+//     from is the version the previous frame reached). Before the upgrade,
+//     as problem+json: a malformed since (400), an unknown event (404), an
+//     unavailable one (503), more than 100,000 live connections (503
+//     overloaded), a page of another origin (403; no Origin is fine).
+//     since=N that the event's ring still retains (its last 4,096 batches,
+//     at most 65,536 seat changes, emptied by a Reset) gets only the deltas
+//     after N; any other N a snapshot first. An event sends at most one
+//     frame per 100 ms, encoded once (websocket.PreparedMessage) for every
+//     subscriber at the same (from, version); a subscriber that fell behind
+//     gets all changes since its version in one delta. Hub.Apply never
+//     waits for a subscriber: it signals the event's pump goroutine, and
+//     each connection's writer goroutine pulls what it needs. Close codes:
+//     4000 resync when the subscriber's version has left the ring, 1001 on
+//     Server.Close, 1011 event_unavailable; a write that misses its 10 s
+//     deadline drops the connection without a close frame (half a frame may
+//     be out). The server pings every 30 s; 60 s without a pong or message
+//     ends a connection. Server.Close ends every live connection and its
+//     goroutines; http.Server.Shutdown does not see hijacked connections.
 //
 // Selling rules (engine): POST /v1/reservations takes seatIds or
 // bestAvailable {quantity, category?, zone?}, chosen and held in one step by
@@ -54,7 +74,7 @@
 // and null where nothing resets are 400 naming the field), and the hub gets
 // the changed read model before the operator's 200.
 //
-// Not served yet (later issues): the WebSocket live feed, the waiting room
-// (an admin event or patch asking for one is a 400; a disabled waitingRoom
-// is accepted without effect), refunds, snapshots and the payment webhook.
+// Not served yet (later issues): the waiting room (an admin event or patch
+// asking for one is a 400; a disabled waitingRoom is accepted without
+// effect), refunds, snapshots and the payment webhook.
 package web

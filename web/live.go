@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -133,9 +132,10 @@ func (l *liveState) init() {
 // eventFeed is the live feed of one event while it has subscribers.
 type eventFeed struct {
 	id          string
-	wake        chan struct{} // one slot: Apply, Reset and Unavailable signal the pump
-	stop        chan struct{} // closed when the last subscriber leaves
-	subscribers int           // guarded by Hub.mu
+	wake        chan struct{}            // one slot: Apply, Reset and Unavailable signal the pump
+	stop        chan struct{}            // closed when the last subscriber leaves
+	subscribers int                      // guarded by Hub.mu, like subs
+	subs        map[*subscriber]struct{} // those past the upgrade
 	latest      atomic.Pointer[liveFrame]
 
 	cacheMu sync.Mutex
@@ -449,6 +449,7 @@ func (h *Hub) join(eventID string) (*eventFeed, error) {
 			id:    eventID,
 			wake:  make(chan struct{}, 1),
 			stop:  make(chan struct{}),
+			subs:  make(map[*subscriber]struct{}),
 			cache: make(map[deltaKey]*deltaEntry),
 		}
 		f.latest.Store(&liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})})
@@ -462,10 +463,20 @@ func (h *Hub) join(eventID string) (*eventFeed, error) {
 	return f, nil
 }
 
-// leave unregisters a subscriber; the last one stops the event's pump.
-func (h *Hub) leave(f *eventFeed) {
+// track records a subscriber past its upgrade, so that closeLive can cut
+// its writes short.
+func (h *Hub) track(sub *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	sub.feed.subs[sub] = struct{}{}
+}
+
+// leave unregisters a subscriber (nil: one whose upgrade failed); the last
+// one stops the event's pump.
+func (h *Hub) leave(f *eventFeed, sub *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(f.subs, sub)
 	f.subscribers--
 	h.live.subscribers--
 	if f.subscribers == 0 {
@@ -482,12 +493,19 @@ func (h *Hub) liveSubscribers() int {
 }
 
 // closeLive ends every subscriber and pump and waits for them; later joins
-// fail.
+// fail. A write in progress gets closeWait to finish (a stalled client
+// would otherwise hold the shutdown for writeTimeout).
 func (h *Hub) closeLive() {
 	h.mu.Lock()
 	if !h.live.closed {
 		h.live.closed = true
 		close(h.live.closing)
+		deadline := time.Now().Add(h.cfg.closeWait)
+		for _, f := range h.live.feeds {
+			for sub := range f.subs {
+				_ = sub.conn.NetConn().SetWriteDeadline(deadline) // safe while the writer writes
+			}
+		}
 	}
 	h.mu.Unlock()
 	h.live.wg.Wait()
@@ -607,7 +625,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		s.hub.live.wg.Add(-2) // the subscriber's goroutines never start
-		s.hub.leave(f)
+		s.hub.leave(f, nil)
 		return
 	}
 	if n := s.hub.cfg.sendBufferBytes; n > 0 {
@@ -616,6 +634,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sub := &subscriber{h: s.hub, feed: f, conn: conn, gone: make(chan struct{})}
+	s.hub.track(sub)
 	go sub.read()
 	go sub.write(since, hasSince)
 }
@@ -711,7 +730,7 @@ type ending struct {
 // follows the event's frames until the connection or the server ends.
 func (s *subscriber) write(since uint64, hasSince bool) {
 	defer s.h.live.wg.Done()
-	defer s.h.leave(s.feed)
+	defer s.h.leave(s.feed, s)
 	if end := s.serve(since, hasSince); end.code != 0 {
 		s.closeWith(end)
 	}
@@ -740,10 +759,13 @@ func (s *subscriber) serve(since uint64, hasSince bool) ending {
 	defer ping.Stop()
 	fr := s.feed.latest.Load()
 	s.m = fr.m
+	if fr.unavailable {
+		return ending{websocket.CloseInternalServerErr, string(actors.CodeEventUnavailable)}
+	}
 	if hasSince && s.m.retains(since) {
 		s.version = since
-	} else if !s.sendSnapshot() {
-		return ending{}
+	} else if end := s.sendSnapshot(); end != nil {
+		return *end
 	}
 	for {
 		if end := s.catchUp(fr); end != nil {
@@ -759,10 +781,12 @@ func (s *subscriber) serve(since uint64, hasSince bool) ending {
 		case <-s.gone:
 			return ending{}
 		case <-s.h.live.closing:
-			return ending{websocket.CloseGoingAway, "server shutting down"}
+			return goingAway
 		}
 	}
 }
+
+var goingAway = ending{websocket.CloseGoingAway, "server shutting down"}
 
 // catchUp brings the client to frame fr: a snapshot when fr has a new map,
 // then the delta from the client's version. Non-nil: the subscription ends.
@@ -772,8 +796,8 @@ func (s *subscriber) catchUp(fr *liveFrame) *ending {
 	}
 	if fr.m != s.m {
 		s.m = fr.m
-		if !s.sendSnapshot() {
-			return &ending{}
+		if end := s.sendSnapshot(); end != nil {
+			return end
 		}
 	}
 	if fr.version <= s.version {
@@ -787,33 +811,40 @@ func (s *subscriber) catchUp(fr *liveFrame) *ending {
 		s.h.live.resyncs.Add(1)
 		return &ending{closeResync, "resync"}
 	}
-	if !s.send(msg) {
-		return &ending{}
+	if end := s.send(msg); end != nil {
+		return end
 	}
 	s.version = fr.version
 	return nil
 }
 
-func (s *subscriber) sendSnapshot() bool {
+func (s *subscriber) sendSnapshot() *ending {
 	snap := s.h.liveSnapshot(s.m)
-	if !s.send(snap.msg) {
-		return false
+	if end := s.send(snap.msg); end != nil {
+		return end
 	}
 	s.version = snap.version
-	return true
+	return nil
 }
 
-// send writes one frame within writeTimeout. After the upgrade the server's
-// own deadlines no longer apply: every write sets its deadline here.
-func (s *subscriber) send(msg *websocket.PreparedMessage) bool {
+// send writes one frame within writeTimeout; non-nil: the subscription
+// ends. After the upgrade the HTTP server's deadlines no longer apply: each
+// write sets its own.
+func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
+	select {
+	case <-s.h.live.closing:
+		return &goingAway // closeLive may have cut the write deadline short
+	default:
+	}
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
-		return false
+		return &ending{}
 	}
 	if err := s.conn.WritePreparedMessage(msg); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() { // gorilla hides os.ErrDeadlineExceeded
 			s.h.live.writeTimeouts.Add(1)
 		}
-		return false
+		return &ending{} // half a frame may be out: no close frame can follow
 	}
-	return true
+	return nil
 }

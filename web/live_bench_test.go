@@ -1,0 +1,661 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/engine"
+)
+
+// BenchmarkLiveFanout measures the live feed's fan-out on loopback: 5,000
+// WebSocket subscribers of the 48,568-seat stadium event while holds and
+// cancels (two seats each) run open-loop at a fixed rate, for 10 s per rate.
+// The subscribers run in a child process (this test binary, running
+// TestLiveFanoutClients), so that the server's heap is measured alone; both
+// processes share the machine's cores.
+//
+// Reported per rate:
+//   - p50-ms, p99-ms, max-ms: commit-to-receipt latency of every seat change
+//     (from the moment the event actor hands its batch to the hub's Apply
+//     to the moment a subscriber has read and parsed the frame carrying it),
+//     over all subscribers, weighted by changes;
+//   - frame-p99-ms: the same for the oldest change in each frame (the
+//     latency a frame adds at worst);
+//   - KiB/sub: server heap and goroutine stacks per subscriber, idle, after
+//     all have connected (live heap after two GCs, before − after);
+//   - dropped: subscribers closed by the server (4000 or a write timeout);
+//     lagging: subscribers that had not reached the final version 10 s after
+//     the load stopped;
+//   - ops/s: holds and cancels answered per second (the target rate when
+//     the server keeps up).
+//
+// Every subscriber checks that each delta starts where the previous frame
+// ended; 20 of them take a snapshot, decode every frame in full and compare
+// their final state with GET seats. BOXOFFICE_FANOUT_SUBSCRIBERS,
+// BOXOFFICE_FANOUT_RATES (comma-separated) and BOXOFFICE_FANOUT_SECONDS
+// change the defaults.
+func BenchmarkLiveFanout(b *testing.B) {
+	subscribers := envInt(b, "BOXOFFICE_FANOUT_SUBSCRIBERS", 5000)
+	seconds := envInt(b, "BOXOFFICE_FANOUT_SECONDS", 10)
+	rates := []int{1000, 2500, 5000, 10000, 20000}
+	if s := os.Getenv("BOXOFFICE_FANOUT_RATES"); s != "" {
+		rates = nil
+		for f := range strings.SplitSeq(s, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r <= 0 {
+				b.Fatalf("BOXOFFICE_FANOUT_RATES: %q", s)
+			}
+			rates = append(rates, r)
+		}
+	}
+	raiseOpenFiles(b, 2*subscribers+1024)
+	for _, rate := range rates {
+		b.Run(fmt.Sprintf("subs=%d/rate=%d", subscribers, rate), func(b *testing.B) {
+			for range b.N {
+				runFanout(b, subscribers, rate, time.Duration(seconds)*time.Second)
+			}
+		})
+	}
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s: %q", name, s)
+	}
+	return n
+}
+
+// raiseOpenFiles raises the soft limit of open files to n if it is lower
+// (each subscriber costs a descriptor on both sides); the child inherits it.
+func raiseOpenFiles(b *testing.B, n int) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	if lim.Cur >= uint64(n) {
+		return
+	}
+	if lim.Max < uint64(n) {
+		b.Fatalf("open files: hard limit %d, need %d", lim.Max, n)
+	}
+	lim.Cur = uint64(n)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// commitClock is the seat feed between the event actor and the hub: it
+// notes when each batch is handed to Apply, and its size.
+type commitClock struct {
+	*Hub
+	at      []atomic.Int64 // UnixNano, by version
+	changes []atomic.Int32 // by version
+}
+
+func (c *commitClock) Apply(eventID string, version uint64, changes []engine.SeatChange) {
+	if version < uint64(len(c.at)) {
+		c.at[version].Store(time.Now().UnixNano())
+		c.changes[version].Store(int32(len(changes)))
+	}
+	c.Hub.Apply(eventID, version, changes)
+}
+
+// fanoutSample is one frame a subscriber read: the versions it took the
+// subscriber from and to, and when it had been read and parsed.
+type fanoutSample struct {
+	From, To uint64
+	RecvNano int64
+}
+
+// fanoutResult is what the client process reports.
+type fanoutResult struct {
+	Frames, Gaps, Dropped, Lagging, Mismatched int
+	CloseCodes                                 map[string]int
+	CPUSeconds                                 float64 // from ready to stop
+}
+
+func runFanout(b *testing.B, subscribers, rate int, run time.Duration) {
+	b.StopTimer()
+	plan, err := os.ReadFile("../testdata/venues/harbour-stadium.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const versionsMax = 1 << 21
+	clock := &commitClock{at: make([]atomic.Int64, versionsMax), changes: make([]atomic.Int32, versionsMax)}
+	e := newEnvWith(b, func(c *actors.Config) {
+		clock.Hub = c.Feed.(*Hub)
+		c.Feed = clock
+	})
+	b.Cleanup(e.srv.Close)
+	def := engine.EventDefinition{
+		ID: "stadium", Name: "Fan-out test at Harbour Stadium",
+		StartsAt: e.clock.Now().AddDate(0, 1, 0), OnSaleAt: e.clock.Now(),
+		HoldTTLSeconds: 600, MaxSeatsPerCustomer: 8, Currency: "EUR",
+		Prices:      map[string]int64{"Floor": 15000, "Lower Bowl": 9500, "Club": 18000, "Upper Bowl": 5500, "Accessible": 9500},
+		SeatingPlan: json.RawMessage(plan),
+	}
+	if _, err := e.sys.CreateEvent(context.Background(), def); err != nil {
+		b.Fatal(err)
+	}
+	parsed, err := engine.ParsePlan(plan)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := e.hubVersion("stadium")
+	before := serverMemory()
+
+	// The client process.
+	dir := b.TempDir()
+	child := exec.Command(os.Args[0], "-test.run=^TestLiveFanoutClients$", "-test.count=1")
+	child.Env = append(os.Environ(),
+		"BOXOFFICE_FANOUT_CHILD=1",
+		"BOXOFFICE_FANOUT_URL="+e.liveURL("stadium", ""),
+		"BOXOFFICE_FANOUT_SEATS_URL="+e.http.URL+"/v1/events/stadium/seats",
+		"BOXOFFICE_FANOUT_N="+strconv.Itoa(subscribers),
+		"BOXOFFICE_FANOUT_SINCE="+strconv.FormatUint(start, 10),
+		"BOXOFFICE_FANOUT_OUT="+dir,
+	)
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	waitLine := func(want string) {
+		for lines.Scan() {
+			if lines.Text() == want {
+				return
+			}
+		}
+		_ = child.Process.Kill()
+		b.Fatalf("the client process ended before %q: %v", want, lines.Err())
+	}
+	connectStart := time.Now()
+	waitLine("ready")
+	connectTook := time.Since(connectStart)
+	if n := e.srv.hub.liveSubscribers(); n != subscribers {
+		b.Fatalf("%d subscribers, want %d", n, subscribers)
+	}
+	after := serverMemory()
+
+	// The load: open-loop at rate, each operation a hold of two seats or
+	// the cancel of the worker's hold.
+	cpu0 := processCPU()
+	busy0, total0 := machineBusy()
+	ops, misses := fanoutLoad(e, parsed, rate, run)
+	serverCPU := (processCPU() - cpu0).Seconds() / run.Seconds()
+	busy1, total1 := machineBusy()
+	machineCores := float64(runtime.NumCPU()) * float64(busy1-busy0) / float64(max(total1-total0, 1))
+	final := e.hubVersion("stadium")
+	if _, err := fmt.Fprintf(stdin, "stop %d\n", final); err != nil {
+		b.Fatal(err)
+	}
+	waitLine("done")
+	_ = stdin.Close()
+	_, _ = io.Copy(io.Discard, stdout)
+	if err := child.Wait(); err != nil {
+		b.Fatalf("client process: %v", err)
+	}
+	var res fanoutResult
+	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		b.Fatal(err)
+	}
+	samples, err := os.ReadFile(filepath.Join(dir, "samples.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// Latencies: every change of every version a frame covered.
+	var changes, oldest, newest latencyHistogram
+	for rec := samples; len(rec) >= 24; rec = rec[24:] {
+		s := fanoutSample{
+			From:     binary.LittleEndian.Uint64(rec),
+			To:       binary.LittleEndian.Uint64(rec[8:]),
+			RecvNano: int64(binary.LittleEndian.Uint64(rec[16:])),
+		}
+		if s.To < versionsMax && clock.at[s.To].Load() != 0 {
+			newest.add(time.Duration(s.RecvNano-clock.at[s.To].Load()), 1)
+		}
+		first := true
+		for v := s.From + 1; v <= s.To && v < versionsMax; v++ {
+			at := clock.at[v].Load()
+			if at == 0 {
+				continue // a batch without seat changes
+			}
+			d := time.Duration(s.RecvNano - at)
+			changes.add(d, int64(clock.changes[v].Load()))
+			if first {
+				oldest.add(d, 1)
+				first = false
+			}
+		}
+	}
+	perSub := float64(after.heap+after.stack-before.heap-before.stack) / float64(subscribers) / 1024
+	heapPerSub := float64(after.heap-before.heap) / float64(subscribers) / 1024
+	b.ReportMetric(changes.quantile(0.50).Seconds()*1000, "p50-ms")
+	b.ReportMetric(changes.quantile(0.99).Seconds()*1000, "p99-ms")
+	b.ReportMetric(changes.quantile(1).Seconds()*1000, "max-ms")
+	b.ReportMetric(oldest.quantile(0.99).Seconds()*1000, "frame-p99-ms")
+	b.ReportMetric(perSub, "KiB/sub")
+	b.ReportMetric(float64(res.Dropped), "dropped")
+	b.ReportMetric(float64(res.Lagging), "lagging")
+	b.ReportMetric(float64(ops)/run.Seconds(), "ops/s")
+	b.Logf("%d subscribers connected in %v; server %.1f KiB/subscriber (heap %.1f KiB, stacks %.1f KiB), %d goroutines",
+		subscribers, connectTook.Round(time.Millisecond), perSub, heapPerSub,
+		float64(after.stack-before.stack)/float64(subscribers)/1024, after.goroutines)
+	b.Logf("rate %d/s: %d ops answered (%d not issued: workers busy); versions %d→%d; %d frames (%.0f/s per subscriber); %d changes measured",
+		rate, ops, misses, start, final, res.Frames, float64(res.Frames)/float64(subscribers)/run.Seconds(), changes.total)
+	b.Logf("latency per change p50 %v p90 %v p99 %v p99.9 %v max %v; per frame, oldest change p50 %v p99 %v, newest change p50 %v p99 %v",
+		changes.quantile(.5), changes.quantile(.9), changes.quantile(.99), changes.quantile(.999), changes.quantile(1),
+		oldest.quantile(.5), oldest.quantile(.99), newest.quantile(.5), newest.quantile(.99))
+	b.Logf("dropped %d (resyncs %d, write timeouts %d; close codes %v), lagging %d, gaps %d, snapshot subscribers differing from GET seats %d",
+		res.Dropped, e.srv.hub.live.resyncs.Load(), e.srv.hub.live.writeTimeouts.Load(), res.CloseCodes, res.Lagging, res.Gaps, res.Mismatched)
+	clientCPU := res.CPUSeconds / run.Seconds()
+	b.Logf("CPU during the load: server process (with the load generator) %.2f cores, client process %.2f cores, whole machine %.2f of %d cores (others: %.2f)",
+		serverCPU, clientCPU, machineCores, runtime.NumCPU(), max(machineCores-serverCPU-clientCPU, 0))
+	b.ReportMetric(max(machineCores-serverCPU-clientCPU, 0), "other-cores")
+	if res.Gaps > 0 || res.Mismatched > 0 {
+		b.Fatalf("protocol broken: %d gaps, %d snapshot subscribers differ from GET seats", res.Gaps, res.Mismatched)
+	}
+}
+
+type memory struct {
+	heap, stack int64
+	goroutines  int
+}
+
+func serverMemory() memory {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return memory{heap: int64(m.HeapAlloc), stack: int64(m.StackInuse), goroutines: runtime.NumGoroutine()}
+}
+
+// fanoutLoad issues holds and cancels at rate per second for run through
+// the actor system (the HTTP layer in front of it is not what is measured
+// here) and returns how many were answered and how many could not be
+// issued because every worker was busy.
+func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration) (ops, misses int64) {
+	const workers = 1024
+	tokens := make(chan struct{}, max(rate/10, 16))
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			customer := "fanout-" + strconv.Itoa(w)
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			held := ""
+			for range tokens {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if held != "" {
+					_ = e.sys.Cancel(ctx, customer, held)
+					held = ""
+				} else {
+					i := rng.IntN(plan.Capacity() - 1)
+					if r, err := e.sys.Hold(ctx, "stadium", customer, []string{plan.Seats[i].ID, plan.Seats[i+1].ID}); err == nil {
+						held = r.ID
+					}
+				}
+				cancel()
+				answered.Add(1)
+			}
+		})
+	}
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	issued := int64(0)
+	for now := range tick.C {
+		elapsed := now.Sub(start)
+		if elapsed >= run {
+			break
+		}
+		due := int64(float64(rate) * elapsed.Seconds())
+		for ; issued < due; issued++ {
+			select {
+			case tokens <- struct{}{}:
+			default:
+				misses++
+			}
+		}
+	}
+	tick.Stop()
+	close(tokens)
+	wg.Wait()
+	return answered.Load(), misses
+}
+
+// latencyHistogram counts durations in 100 µs buckets up to 30 s, weighted.
+type latencyHistogram struct {
+	counts []int64
+	total  int64
+}
+
+const latencyBucket = 100 * time.Microsecond
+
+func (h *latencyHistogram) add(d time.Duration, weight int64) {
+	if h.counts == nil {
+		h.counts = make([]int64, 30*time.Second/latencyBucket+1)
+	}
+	i := int(max(d, 0) / latencyBucket)
+	i = min(i, len(h.counts)-1)
+	h.counts[i] += weight
+	h.total += weight
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (h *latencyHistogram) quantile(q float64) time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	rank := int64(q * float64(h.total))
+	rank = max(1, min(rank, h.total))
+	var seen int64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return time.Duration(i+1) * latencyBucket
+		}
+	}
+	return time.Duration(len(h.counts)) * latencyBucket
+}
+
+// TestLiveFanoutClients is the client process of BenchmarkLiveFanout and
+// does nothing on its own: the benchmark starts this test binary with the
+// BOXOFFICE_FANOUT_* variables set.
+func TestLiveFanoutClients(t *testing.T) {
+	if os.Getenv("BOXOFFICE_FANOUT_CHILD") == "" {
+		t.Skip("the client process of BenchmarkLiveFanout; runs only when the benchmark starts it")
+	}
+	url, seatsURL, out := os.Getenv("BOXOFFICE_FANOUT_URL"), os.Getenv("BOXOFFICE_FANOUT_SEATS_URL"), os.Getenv("BOXOFFICE_FANOUT_OUT")
+	n, _ := strconv.Atoi(os.Getenv("BOXOFFICE_FANOUT_N"))
+	since := os.Getenv("BOXOFFICE_FANOUT_SINCE")
+	const verifiers = 20 // take a snapshot and decode every frame in full
+
+	subs := make([]*fanoutSubscriber, n)
+	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	errs := make(chan error, n)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				u := url + "?since=" + since
+				if i < verifiers {
+					u = url
+				}
+				conn, _, err := dialer.Dial(u, nil)
+				if err != nil {
+					errs <- fmt.Errorf("dial %d: %w", i, err)
+					return
+				}
+				subs[i] = &fanoutSubscriber{conn: conn, verify: i < verifiers}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var readers sync.WaitGroup
+	for _, s := range subs {
+		if !s.verify {
+			s.version.Store(parseUintOr(since, 0))
+		}
+		readers.Go(s.read)
+	}
+	for _, s := range subs[:min(verifiers, n)] {
+		for s.version.Load() == 0 && !s.ended.Load() { // until the snapshot
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	cpu0 := processCPU()
+	fmt.Println("ready")
+
+	in := bufio.NewScanner(os.Stdin)
+	var final uint64
+	for in.Scan() {
+		if v, ok := strings.CutPrefix(in.Text(), "stop "); ok {
+			final = parseUintOr(v, 0)
+			break
+		}
+	}
+	res := fanoutResult{CloseCodes: map[string]int{}, CPUSeconds: (processCPU() - cpu0).Seconds()}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, s := range subs {
+		for s.version.Load() < final && !s.ended.Load() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	want := fanoutSeatMap(seatsURL, final)
+	for _, s := range subs[:min(verifiers, n)] {
+		if !s.ended.Load() && s.version.Load() == final && !maps.Equal(s.seats, want) {
+			res.Mismatched++
+		}
+	}
+	for _, s := range subs {
+		_ = s.conn.Close()
+	}
+	readers.Wait()
+	var samples bytes.Buffer
+	for _, s := range subs {
+		res.Frames += len(s.samples)
+		res.Gaps += s.gaps
+		switch {
+		case s.closeCode != 0:
+			res.Dropped++
+			res.CloseCodes[strconv.Itoa(s.closeCode)]++
+		case s.version.Load() < final:
+			res.Lagging++
+		}
+		for _, smp := range s.samples {
+			_ = binary.Write(&samples, binary.LittleEndian, smp)
+		}
+	}
+	data, _ := json.Marshal(res)
+	if err := os.WriteFile(filepath.Join(out, "result.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "samples.bin"), samples.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("done")
+}
+
+func parseUintOr(s string, def uint64) uint64 {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+// fanoutSubscriber is one client of the fan-out benchmark. Most parse only
+// a frame's header (type, from, version); verifiers decode it in full and
+// keep the seat map.
+type fanoutSubscriber struct {
+	conn    *websocket.Conn
+	verify  bool
+	version atomic.Uint64
+	ended   atomic.Bool
+	// Owned by read until it returns.
+	seats     map[string]string
+	samples   []fanoutSample
+	gaps      int
+	closeCode int
+}
+
+var deltaHeader = []byte(`{"type":"delta","from":`)
+
+// read follows the feed. A verifier reads and decodes each frame in full;
+// the others read the first 64 bytes (the versions) and leave the rest to
+// NextReader, which skips it without decoding, as a browser's own decoding
+// is no work of the server's.
+func (s *fanoutSubscriber) read() {
+	defer s.ended.Store(true)
+	var head [64]byte
+	for {
+		_, r, err := s.conn.NextReader()
+		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok {
+				s.closeCode = ce.Code
+			}
+			return
+		}
+		var data []byte
+		if s.verify {
+			data, err = io.ReadAll(r)
+		} else {
+			var n int
+			n, err = io.ReadFull(r, head[:])
+			data = head[:n]
+			if err == io.ErrUnexpectedEOF {
+				err = nil // a frame shorter than the header buffer
+			}
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(data, deltaHeader) {
+			if s.verify { // a snapshot
+				var m liveMsg
+				if json.Unmarshal(data, &m) != nil || m.Type != "snapshot" {
+					s.gaps++
+					return
+				}
+				s.seats = m.Seats
+				s.version.Store(m.Version)
+				continue
+			}
+			s.gaps++ // only verifiers ask for a snapshot
+			return
+		}
+		from, rest := leadingUint(data[len(deltaHeader):])
+		rest, ok := bytes.CutPrefix(rest, []byte(`,"version":`))
+		to, _ := leadingUint(rest)
+		if !ok || from != s.version.Load() || to <= from {
+			s.gaps++
+			return
+		}
+		if s.verify {
+			var m liveMsg
+			if json.Unmarshal(data, &m) != nil {
+				s.gaps++
+				return
+			}
+			maps.Copy(s.seats, m.Changes)
+		}
+		s.samples = append(s.samples, fanoutSample{From: from, To: to, RecvNano: time.Now().UnixNano()})
+		s.version.Store(to)
+	}
+}
+
+func leadingUint(b []byte) (uint64, []byte) {
+	i := 0
+	var v uint64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + uint64(b[i]-'0')
+		i++
+	}
+	return v, b[i:]
+}
+
+// fanoutSeatMap reads GET seats once it shows version v (a body may be
+// reused for 200 ms); nil if it does not within 5 s.
+func fanoutSeatMap(seatsURL string, v uint64) map[string]string {
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for range 100 {
+		res, err := client.Get(seatsURL)
+		if err != nil {
+			return nil
+		}
+		var m struct {
+			Version uint64
+			Seats   []struct{ ID, Status string }
+		}
+		err = json.NewDecoder(res.Body).Decode(&m)
+		res.Body.Close()
+		if err != nil || m.Version > v {
+			return nil
+		}
+		if m.Version == v {
+			out := make(map[string]string, len(m.Seats))
+			for _, s := range m.Seats {
+				out[s.ID] = s.Status
+			}
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy returns the busy and total jiffies of all CPUs (/proc/stat),
+// to tell how much of the machine others used during a measurement.
+func machineBusy() (busy, total int64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	fields := strings.Fields(string(line))
+	for i, f := range fields[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
