@@ -281,40 +281,56 @@ func BenchmarkSnapshotStadium(b *testing.B) {
 
 // BenchmarkBestAvailable measures one best-available decision on the
 // 48,568-seat stadium with 0, 50 and 95% of its seats sold, scattered seat
-// by seat at random (the worst case for finding a block that strands no
-// seat). One op: HoldBest for 2 or 4 seats (or 2 of the 88 Accessible
-// seats), then Cancel of that hold, so the level stays put; the cancel and
-// the bookkeeping of the released reservation are part of the time.
+// by seat at random, and with a quarter sold so that every run of free
+// seats is 3 long (or 1): then every pair strands a seat, the worst case
+// for finding one that does not. One op: HoldBest for 2 or 4 seats (or 2
+// of the 88 Accessible seats), then Cancel of that hold, so the level stays
+// put; the cancel and the bookkeeping of the released reservation are part
+// of the time.
 func BenchmarkBestAvailable(b *testing.B) {
 	def := venueDef(b, "harbour-stadium.json", 4, HoldTTLSecondsMax)
-	for _, sold := range []int{0, 50, 95} {
+	for _, level := range []string{"0%", "50%", "95%", "runs-of-3"} {
 		ev, _, err := CreateEvent(def, t0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		now := at(1)
-		seats := ev.Plan().Seats
-		rng := rand.New(rand.NewPCG(5, uint64(sold)))
-		perm := rng.Perm(len(seats))
-		n := len(seats) * sold / 100
-		for i := 0; i < n; i++ {
-			id := "s" + strconv.Itoa(i)
-			if _, _, err := ev.Hold(now, HoldRequest{ReservationID: id, CustomerID: id, SeatIDs: []string{seats[perm[i]].ID}}); err != nil {
+		p := ev.Plan()
+		var sell []string
+		switch level {
+		case "runs-of-3":
+			for _, sg := range p.segments {
+				for j := range sg.count {
+					if j%4 == 3 || sg.count%4 == 2 && j == sg.count-1 {
+						sell = append(sell, p.Seats[sg.first+j].ID)
+					}
+				}
+			}
+		default:
+			sold, _ := strconv.Atoi(level[:len(level)-1])
+			rng := rand.New(rand.NewPCG(5, uint64(sold)))
+			for _, i := range rng.Perm(len(p.Seats))[:len(p.Seats)*sold/100] {
+				sell = append(sell, p.Seats[i].ID)
+			}
+		}
+		for i, id := range sell {
+			res := "s" + strconv.Itoa(i)
+			if _, _, err := ev.Hold(now, HoldRequest{ReservationID: res, CustomerID: res, SeatIDs: []string{id}}); err != nil {
 				b.Fatal(err)
 			}
 		}
 		next := 0 // reservation ids stay unique across runs of the sub-benchmarks
 		for _, want := range []BestAvailable{{Quantity: 2}, {Quantity: 4}, {Quantity: 2, Category: "Accessible"}} {
-			name := fmt.Sprintf("sold=%d%%/quantity=%d", sold, want.Quantity)
+			name := fmt.Sprintf("sold=%s/quantity=%d", level, want.Quantity)
 			if want.Category != "" {
 				name += "/category=" + want.Category
 			}
 			b.Run(name, func(b *testing.B) {
-				i, refused := 0, 0
+				ops, refused := 0, 0
 				for b.Loop() {
 					id := "b" + strconv.Itoa(next)
 					next++
-					i++
+					ops++
 					_, err := ev.HoldBest(now, HoldBestRequest{ReservationID: id, CustomerID: id, BestAvailable: want})
 					if err != nil {
 						if CodeOf(err) != CodeNoAdjacentSeats {
@@ -327,7 +343,7 @@ func BenchmarkBestAvailable(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(refused)/float64(i), "refused/op")
+				b.ReportMetric(float64(refused)/float64(ops), "refused/op")
 			})
 		}
 		if err := ev.CheckInvariants(time.Time{}); err != nil {

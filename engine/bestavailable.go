@@ -139,40 +139,51 @@ func (c *candidate) offer(key u128, first int32) {
 }
 
 // chooseBlock returns the first seat of the best block of n seats (see
-// HoldBest), cat < 0 and zones nil meaning any. It visits segments in order
-// of the lower bound of their blocks' distance, skips those without n
-// available seats (a count kept on every status change) or of another
-// category or zone, and stops once the bound passes the best block found
-// that strands no seat: no later segment can hold a better one. Only when
-// no block avoids an orphan does it scan every segment with n available
-// seats, to find the best that strands one.
+// HoldBest), cat < 0 and zones nil meaning any. It never looks at every
+// seat: segments are visited in order of the lower bound of their blocks'
+// distance (rankIndex), and a segment is skipped unless its runs of
+// available seats (a histogram kept on every status change) can hold the
+// block at all, or of another category or zone.
+//
+// The first pass looks for blocks stranding no seat: only a run of exactly
+// n seats, or of n+2 or more, holds one. It stops once the bound passes the
+// best found: no later segment can hold a better one. Only when no such
+// block exists does a second pass, in the same order and stopping the same
+// way, take the best block that strands a seat (any run of n or more).
 func (e *Event) chooseBlock(n int, cat int16, zones []bool) (int32, bool) {
-	var clean, fallback candidate
-	nn := uint64(n * n)
-	for i, sg := range e.rank.order {
-		if clean.ok {
-			hi, lo := bits.Mul64(e.rank.lower[i], nn)
-			if clean.key.less(u128{hi, lo}) {
-				break
+	for _, clean := range [2]bool{true, false} {
+		var best candidate
+		nn := uint64(n * n)
+		for i, sg := range e.rank.order {
+			if best.ok {
+				hi, lo := bits.Mul64(e.rank.lower[i], nn)
+				if best.key.less(u128{hi, lo}) {
+					break
+				}
 			}
+			seg := &e.plan.segments[sg]
+			if int(e.segFree[sg]) < n || zones != nil && !zones[seg.zone] || cat >= 0 && seg.cat >= 0 && seg.cat != cat {
+				continue
+			}
+			runs, longest := e.runs(sg)
+			if int(longest) < n || clean && int(longest) < n+2 && runs[n] == 0 {
+				continue // every run is too short (or, for a clean block, exactly n+1)
+			}
+			e.scanSegment(seg, n, cat, clean, &best)
 		}
-		seg := &e.plan.segments[sg]
-		if int(e.segFree[sg]) < n || zones != nil && !zones[seg.zone] || cat >= 0 && seg.cat >= 0 && seg.cat != cat {
-			continue
+		if best.ok {
+			return best.first, true
 		}
-		e.scanSegment(seg, n, cat, &clean, &fallback)
 	}
-	if clean.ok {
-		return clean.first, true
-	}
-	return fallback.first, fallback.ok
+	return 0, false
 }
 
-// scanSegment offers every block of n seats of one segment: within each run
-// of available seats, every window of n seats of the category. A window
-// strands a seat when exactly one available seat would remain between it
-// and the end of its run (a taken seat, an aisle or the row end).
-func (e *Event) scanSegment(seg *segment, n int, cat int16, clean, fallback *candidate) {
+// scanSegment offers best every block of n seats of one segment (only
+// those stranding no seat when clean): within each run of available seats,
+// every window of n seats of the category. A window strands a seat when
+// exactly one available seat would remain between it and the end of its
+// run (a taken seat, an aisle or the row end).
+func (e *Event) scanSegment(seg *segment, n int, cat int16, clean bool, best *candidate) {
 	seats := e.plan.Seats[seg.first : seg.first+seg.count]
 	status := e.status[seg.first : seg.first+seg.count]
 	fx, fy := int64(n)*e.rank.fx, int64(n)*e.rank.fy
@@ -215,12 +226,10 @@ func (e *Event) scanSegment(seg *segment, n int, cat int16, clean, fallback *can
 			}
 			// The centre is (sumX/n, sumY/n); in half units, times n:
 			// 2·sum − n·focal, exact in int64 (|sum| < 2^31).
-			key := square(2*sumX - fx).add(square(2*sumY - fy))
-			first := seg.first + int32(start)
-			fallback.offer(key, first)
-			if start-a != 1 && b-(j+1) != 1 {
-				clean.offer(key, first)
+			if clean && (start-a == 1 || b-(j+1) == 1) {
+				continue
 			}
+			best.offer(square(2*sumX-fx).add(square(2*sumY-fy)), seg.first+int32(start))
 		}
 	}
 }

@@ -42,8 +42,11 @@ type Event struct {
 	// kept on every status change, and the segments ranked for the focal
 	// point. Both derive from the state and the definition; neither is
 	// journaled or snapshotted.
-	segFree []int32
-	rank    rankIndex
+	segFree   []int32
+	runCount  []int32 // per segment (from its runBase): how many runs of available seats of each length
+	maxRun    []int32 // per segment: its longest run of available seats
+	runsStale []bool  // per segment: runCount and maxRun need recounting (see runs)
+	rank      rankIndex
 }
 
 type reservation struct {
@@ -130,9 +133,16 @@ func newEvent(def EventDefinition, plan *Plan) *Event {
 		bookings:     make(map[string]*reservation),
 		counts:       Counts{Available: len(plan.Seats)},
 		segFree:      make([]int32, len(plan.segments)),
+		maxRun:       make([]int32, len(plan.segments)),
+		runsStale:    make([]bool, len(plan.segments)),
+	}
+	if n := len(plan.segments); n > 0 {
+		last := plan.segments[n-1]
+		e.runCount = make([]int32, last.runBase+last.count+1)
 	}
 	for i, sg := range plan.segments {
-		e.segFree[i] = sg.count
+		e.segFree[i], e.maxRun[i] = sg.count, sg.count
+		e.runCount[sg.runBase+sg.count] = 1 // one run: the whole segment
 	}
 	for _, c := range plan.Categories {
 		e.categories = append(e.categories, Category{Name: c.Name, Color: c.Color, PriceCents: def.Prices[c.Name]})
@@ -1020,12 +1030,43 @@ func (e *Event) setStatus(s int32, to SeatStatus) {
 	e.counts.add(from, -1)
 	e.counts.add(to, 1)
 	e.status[s] = to
-	switch {
-	case from == SeatAvailable && to != SeatAvailable:
-		e.segFree[e.plan.seatSegment[s]]--
-	case from != SeatAvailable && to == SeatAvailable:
-		e.segFree[e.plan.seatSegment[s]]++
+	if (from == SeatAvailable) != (to == SeatAvailable) {
+		si := e.plan.seatSegment[s]
+		if to == SeatAvailable {
+			e.segFree[si]++
+		} else {
+			e.segFree[si]--
+		}
+		e.runsStale[si] = true
 	}
+}
+
+// runs returns segment si's histogram of runs of available seats (how
+// many runs of each length, index 0 unused) and its longest run. They are
+// recounted from the seats, O(segment), only when a seat of the segment
+// changed since they were last asked for: replay and hand-picked holds pay
+// nothing for them, best available only for the segments it looks at.
+func (e *Event) runs(si int32) (runs []int32, longest int32) {
+	sg := &e.plan.segments[si]
+	runs = e.runCount[sg.runBase : sg.runBase+sg.count+1]
+	if !e.runsStale[si] {
+		return runs, e.maxRun[si]
+	}
+	clear(runs)
+	run := int32(0)
+	for s := sg.first; s <= sg.first+sg.count; s++ {
+		if s < sg.first+sg.count && e.status[s] == SeatAvailable {
+			run++
+			continue
+		}
+		if run > 0 {
+			runs[run]++
+			longest = max(longest, run)
+		}
+		run = 0
+	}
+	e.maxRun[si], e.runsStale[si] = longest, false
+	return runs, longest
 }
 
 func (c *Counts) add(s SeatStatus, n int) {

@@ -26,6 +26,7 @@ const aisleFactor = 1.5
 type segment struct {
 	row, zone              int32
 	first, count           int32
+	runBase                int32 // where its run-length histogram starts in Event.runCount (count+1 entries)
 	cat                    int16 // the category of all its seats, or -1 when they differ
 	minX, minY, maxX, maxY int32
 }
@@ -67,6 +68,10 @@ func (p *Plan) addSegment(ri int32, r Row, first, count int32) {
 	sg := segment{row: ri, zone: r.Zone, first: first, count: count, cat: p.Seats[first].Category,
 		minX: math.MaxInt32, minY: math.MaxInt32, maxX: math.MinInt32, maxY: math.MinInt32}
 	idx := int32(len(p.segments))
+	if idx > 0 {
+		prev := &p.segments[idx-1]
+		sg.runBase = prev.runBase + prev.count + 1
+	}
 	for i := first; i < first+count; i++ {
 		s := &p.Seats[i]
 		if s.Category != sg.cat {

@@ -520,6 +520,7 @@ func newMachine(t *rapid.T) *machine {
 	def.PaymentGraceSeconds = rapid.SampledFrom([]int{30, 90, 600}).Draw(t, "graceSeconds")
 	def.SalesEndAt = t0.Add(2 * time.Hour)
 	def.OrphanSeats = rapid.SampledFrom([]string{"", OrphanAllow, OrphanPrevent}).Draw(t, "orphanSeats")
+	def.MaxHoldSeconds = rapid.SampledFrom([]int{0, 0, 60, 90}).Draw(t, "maxHoldSeconds") // 60: no renewal at all
 	if pct(t, "focal") >= 70 {
 		def.FocalPoint = &FocalPoint{X: float64(rapid.IntRange(0, 800).Draw(t, "fx")) / 2, Y: float64(rapid.IntRange(0, 400).Draw(t, "fy")) / 2}
 	}
@@ -658,9 +659,20 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 				mc.nextRes++
 			}
 			seats := mc.seatIDs(t, mc.m.max)
-			if len(seats) > 0 && len(mc.m.order) > 0 && pct(t, "rehold") >= 75 {
-				// Ask again for (some of) a reservation's seats, maybe more.
-				if r := mc.m.order[rapid.IntRange(0, len(mc.m.order)-1).Draw(t, "of")]; r != nil {
+			var held []*mres
+			for _, r := range mc.m.order {
+				if r.status == StatusHeld && r.expires > mc.nowMs {
+					held = append(held, r)
+				}
+			}
+			if len(seats) > 0 && len(mc.m.order) > 0 && pct(t, "rehold") >= 65 {
+				// Ask again for (some of) a reservation's seats, maybe more:
+				// mostly a live hold's, as its customer.
+				pool := mc.m.order
+				if len(held) > 0 && pct(t, "live") < 80 {
+					pool = held
+				}
+				if r := pool[rapid.IntRange(0, len(pool)-1).Draw(t, "of")]; r != nil {
 					seats = nil
 					for _, x := range r.seats {
 						seats = append(seats, mc.m.ids[x])

@@ -220,6 +220,11 @@ func FuzzRestoreEvent(f *testing.F) {
 	f.Add(h.ev.MarshalSnapshot())
 	h.tick(at(1000))
 	f.Add(h.ev.MarshalSnapshot())
+	// A changed definition and a replacement's hold start.
+	h.update(at(1001), EventPatch{OrphanSeats: ptr(OrphanPrevent), FocalPoint: &FocalPoint{X: 10.5, Y: -3}, MaxHoldSeconds: ptr(600)})
+	h.mustHold(at(1002), "u7", "r20", "B-5", "B-6")
+	h.mustHold(at(1003), "u7", "r21", "B-6")
+	f.Add(h.ev.MarshalSnapshot())
 	f.Add([]byte{1, 5, 1, 10, 0, 0})
 	f.Add([]byte{1, 5, 0, 1, 2, 'r', '1', 2, 'u', '1', 0, 2, 0, 0x80, 0x01, 0x80, 0x01, 0, 0, 0, 0, 1, 3, 0})
 	f.Fuzz(func(t *testing.T, snap []byte) {
