@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 DATA ?= ./data
 
-.PHONY: run build test test-browser test-short bench lint fuzz clean
+.PHONY: run build test test-browser bench lint fuzz clean
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
 run: build
@@ -31,6 +31,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkStadiumHeap' -benchtime 1x -count 3 ./web
 	$(GO) test -run '^$$' -bench 'BenchmarkSeatMap' ./web
 	$(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
+	$(GO) test -run '^$$' -bench 'BenchmarkBestAvailable' ./engine
+	$(GO) test -run '^$$' -bench 'BenchmarkLiveFanout' -benchtime 1x ./web
 
 ## lint: go vet and staticcheck (fetched through the Go module proxy)
 lint:
@@ -42,6 +44,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodePayload -fuzztime 30s ./engine
 	$(GO) test -run '^$$' -fuzz FuzzParsePlan -fuzztime 30s ./engine
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./persistence
+	$(GO) test -run '^$$' -fuzz FuzzLiveSince -fuzztime 30s ./web
+	$(GO) test -run '^$$' -fuzz FuzzHoldRequest -fuzztime 30s ./web
 
 clean:
 	rm -rf bin

@@ -50,9 +50,10 @@ import (
 //     frame) gets the merged changes since its own version in one frame,
 //     encoded once per (from, version) for all subscribers at the same
 //     place. Its queue is thus the ring itself, bounded: when its version is
-//     no longer in the ring it is closed with 4000 "resync", as it is when a
-//     write does not finish within writeTimeout (then without a close frame,
-//     which cannot follow half a frame).
+//     no longer in the ring it is closed with 4000 "resync". A write that
+//     does not finish within writeTimeout closes the connection without a
+//     close frame (none can follow half a frame); the client resyncs the
+//     same way.
 //  4. A second goroutine per subscriber reads and discards what the client
 //     sends, answers pings, and notices a close or a dead peer (no pong
 //     within pongWait); the writer pings every pingInterval.
@@ -577,7 +578,8 @@ func (h *Hub) publish(f *eventFeed) {
 
 // Close ends the live feed: every WebSocket subscriber is sent close code
 // 1001 (going away) and its connection closed, and Close waits until the
-// feed's goroutines have ended; later live requests answer 503 not_ready.
+// feed's goroutines have ended (about a second at most: a write in progress
+// gets closeWait); later live requests answer 503 not_ready.
 // http.Server.Shutdown does not see hijacked connections, so call Close
 // after it. Safe to call more than once; the rest of the server keeps
 // working.

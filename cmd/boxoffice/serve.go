@@ -226,6 +226,9 @@ func (m *Main) Close() error {
 			_ = m.listener.Close()
 		}
 		if m.web != nil {
+			// http.Server.Shutdown does not see hijacked (WebSocket)
+			// connections: the web server ends its live subscribers itself.
+			m.web.Close()
 			m.web.SetSystem(nil)
 		}
 		if m.system != nil {
