@@ -1052,10 +1052,20 @@ func (e *Event) runs(si int32) (runs []int32, longest int32) {
 	if !e.runsStale[si] {
 		return runs, e.maxRun[si]
 	}
+	_, longest = countRuns(e.status[sg.first:sg.first+sg.count], runs)
+	e.maxRun[si], e.runsStale[si] = longest, false
+	return runs, longest
+}
+
+// countRuns fills runs (len(seats)+1 long) with the histogram of runs of
+// available seats in seats, and returns the number available and the
+// longest run.
+func countRuns(seats []SeatStatus, runs []int32) (free, longest int32) {
 	clear(runs)
 	run := int32(0)
-	for s := sg.first; s <= sg.first+sg.count; s++ {
-		if s < sg.first+sg.count && e.status[s] == SeatAvailable {
+	for i := 0; i <= len(seats); i++ {
+		if i < len(seats) && seats[i] == SeatAvailable {
+			free++
 			run++
 			continue
 		}
@@ -1065,8 +1075,7 @@ func (e *Event) runs(si int32) (runs []int32, longest int32) {
 		}
 		run = 0
 	}
-	e.maxRun[si], e.runsStale[si] = longest, false
-	return runs, longest
+	return free, longest
 }
 
 func (c *Counts) add(s SeatStatus, n int) {

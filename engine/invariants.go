@@ -143,19 +143,8 @@ func (e *Event) CheckInvariants(now time.Time) error {
 	free := make([]int32, len(e.plan.segments))
 	for si, sg := range e.plan.segments {
 		runs := make([]int32, sg.count+1)
-		longest, run := int32(0), int32(0)
-		for s := sg.first; s <= sg.first+sg.count; s++ {
-			if s < sg.first+sg.count && e.status[s] == SeatAvailable {
-				free[si]++
-				run++
-				continue
-			}
-			if run > 0 {
-				runs[run]++
-				longest = max(longest, run)
-			}
-			run = 0
-		}
+		var longest int32
+		free[si], longest = countRuns(e.status[sg.first:sg.first+sg.count], runs)
 		if !e.runsStale[si] && (longest != e.maxRun[si] || !slices.Equal(runs, e.runCount[sg.runBase:sg.runBase+sg.count+1])) {
 			return fmt.Errorf("runs of available seats of segment %d (seats %d+%d) disagree with the seat array", si, sg.first, sg.count)
 		}
