@@ -13,6 +13,7 @@ import (
 
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/engine/enginetest"
 	"github.com/boxoffice/boxoffice/persistence"
 )
 
@@ -27,37 +28,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 12, 1, 19, 0, 0, 0, time.UTC)
-
-func smallPlan(rows, perRow int) json.RawMessage {
-	type pos struct {
-		X int `json:"x"`
-		Y int `json:"y"`
-	}
-	type seat struct {
-		GUID   string `json:"seat_guid"`
-		Number string `json:"seat_number"`
-		Pos    pos    `json:"position"`
-		Cat    string `json:"category"`
-	}
-	type row struct {
-		N     string `json:"row_number"`
-		Seats []seat `json:"seats"`
-	}
-	var rs []row
-	for r := 0; r < rows; r++ {
-		name := string(rune('A' + r))
-		var ss []seat
-		for s := 1; s <= perRow; s++ {
-			ss = append(ss, seat{GUID: fmt.Sprintf("%s%d", name, s), Number: fmt.Sprint(s), Pos: pos{s * 20, r * 20}, Cat: "Standard"})
-		}
-		rs = append(rs, row{N: name, Seats: ss})
-	}
-	b, _ := json.Marshal(map[string]any{
-		"name": "Test Hall", "categories": []map[string]string{{"name": "Standard", "color": "#000"}},
-		"zones": []map[string]any{{"name": "Main", "position": pos{0, 0}, "rows": rs}},
-	})
-	return b
-}
 
 func definition(id string, plan json.RawMessage) engine.EventDefinition {
 	return engine.EventDefinition{
@@ -107,10 +77,10 @@ func TestHoldPayCancelAndRecover(t *testing.T) {
 	fs := vfs.NewMem()
 	clock := actors.NewManualClock(t0)
 	e := start(t, fs, clock)
-	if _, err := e.sys.CreateEvent(ctx, definition("ev1", smallPlan(2, 10))); err != nil {
+	if _, err := e.sys.CreateEvent(ctx, definition("ev1", enginetest.GridPlan(2, 10))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.sys.CreateEvent(ctx, definition("ev1", smallPlan(2, 10))); code(err) != engine.CodeEventExists {
+	if _, err := e.sys.CreateEvent(ctx, definition("ev1", enginetest.GridPlan(2, 10))); code(err) != engine.CodeEventExists {
 		t.Fatalf("second create: got %v, want event_exists", err)
 	}
 	r1, err := e.sys.Hold(ctx, "ev1", "u1", []string{"A1", "A2"})
@@ -202,7 +172,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestConcurrentHoldsOneWinner(t *testing.T) {
 	ctx := context.Background()
 	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
-	if _, err := e.sys.CreateEvent(ctx, definition("ev", smallPlan(1, 4))); err != nil {
+	if _, err := e.sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(1, 4))); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -272,7 +242,7 @@ func TestPanicRestartRecoversFromJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sys.Close(ctx)
-	if _, err := sys.CreateEvent(ctx, definition("ev", smallPlan(1, 10))); err != nil {
+	if _, err := sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(1, 10))); err != nil {
 		t.Fatal(err)
 	}
 	// The first hold's batch is durable, then publishing it panics: the
@@ -305,7 +275,7 @@ func TestPanicRestartRecoversFromJournal(t *testing.T) {
 func TestDirectoryStartsActorsOnDemand(t *testing.T) {
 	ctx := context.Background()
 	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
-	_, recs, err := engine.CreateEvent(definition("late", smallPlan(1, 3)), t0)
+	_, recs, err := engine.CreateEvent(definition("late", enginetest.GridPlan(1, 3)), t0)
 	if err != nil {
 		t.Fatal(err)
 	}

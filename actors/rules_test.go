@@ -2,11 +2,8 @@ package actors_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,49 +12,9 @@ import (
 
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/engine/enginetest"
 	"github.com/boxoffice/boxoffice/persistence"
 )
-
-// aislePlan is rows × 20 seats "<row>-<n>", 24 units apart, with an aisle
-// (a 72-unit gap) between seats 10 and 11 of every row.
-func aislePlan(rows int) json.RawMessage {
-	type pos struct {
-		X int `json:"x"`
-		Y int `json:"y"`
-	}
-	var rs []any
-	for r := 0; r < rows; r++ {
-		name := string(rune('A' + r))
-		var ss []any
-		for n := 1; n <= 20; n++ {
-			x := 24 * n
-			if n > 10 {
-				x += 48
-			}
-			ss = append(ss, map[string]any{"seat_guid": fmt.Sprintf("%s-%d", name, n), "seat_number": fmt.Sprint(n),
-				"position": pos{x, 100 + 30*r}, "category": "Standard"})
-		}
-		rs = append(rs, map[string]any{"row_number": name, "seats": ss})
-	}
-	b, _ := json.Marshal(map[string]any{
-		"name": "Aisle Hall", "categories": []map[string]string{{"name": "Standard", "color": "#000"}},
-		"zones": []map[string]any{
-			{"name": "Stage", "position": pos{}, "rows": []any{}, "areas": []any{map[string]any{"text": "STAGE", "width": 200, "height": 40, "position": pos{200, 10}}}},
-			{"name": "Main", "position": pos{}, "rows": rs},
-		},
-	})
-	return b
-}
-
-// adjacentPair reports whether two seat ids of aislePlan are neighbours:
-// one row, consecutive numbers, not across the aisle.
-func adjacentPair(a, b string) bool {
-	ra, na, _ := strings.Cut(a, "-")
-	rb, nb, _ := strings.Cut(b, "-")
-	x, _ := strconv.Atoi(na)
-	y, _ := strconv.Atoi(nb)
-	return ra == rb && (y-x == 1 || x-y == 1) && !(min(x, y) == 10 && max(x, y) == 11)
-}
 
 // TestConcurrentBestAvailable: 200 customers ask for the best 2 seats of a
 // 300-seat plan at once. The event actor chooses and holds in one step:
@@ -67,7 +24,7 @@ func adjacentPair(a, b string) bool {
 func TestConcurrentBestAvailable(t *testing.T) {
 	ctx := context.Background()
 	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
-	def := definition("pairs", aislePlan(15))
+	def := definition("pairs", enginetest.AislePlan(15))
 	def.HoldTTLSeconds = 600
 	if _, err := e.sys.CreateEvent(ctx, def); err != nil {
 		t.Fatal(err)
@@ -96,7 +53,7 @@ func TestConcurrentBestAvailable(t *testing.T) {
 		}
 		winners++
 		r := results[i]
-		if len(r.Seats) != 2 || !adjacentPair(r.Seats[0], r.Seats[1]) || r.Status != engine.StatusHeld {
+		if len(r.Seats) != 2 || !enginetest.AisleNeighbours(r.Seats[0], r.Seats[1]) || r.Status != engine.StatusHeld {
 			t.Fatalf("customer %d holds %+v", i, r)
 		}
 		for _, s := range r.Seats {
@@ -113,7 +70,7 @@ func TestConcurrentBestAvailable(t *testing.T) {
 			a, b := fmt.Sprintf("%s-%d", row, n), fmt.Sprintf("%s-%d", row, n+1)
 			_, ha := held[a]
 			_, hb := held[b]
-			if adjacentPair(a, b) && !ha && !hb {
+			if enginetest.AisleNeighbours(a, b) && !ha && !hb {
 				t.Fatalf("%d winners, %d refused, yet %s and %s are both free", winners, customers-winners, a, b)
 			}
 		}
@@ -160,7 +117,7 @@ func TestUpdateEventJournaled(t *testing.T) {
 	fs := vfs.NewMem()
 	clock := actors.NewManualClock(t0)
 	e := start(t, fs, clock) // snapshots every 7 records
-	if _, err := e.sys.CreateEvent(ctx, definition("ev", smallPlan(2, 10))); err != nil {
+	if _, err := e.sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(2, 10))); err != nil {
 		t.Fatal(err)
 	}
 	r1, err := e.sys.Hold(ctx, "ev", "u1", []string{"A1", "A2"})
@@ -241,7 +198,7 @@ func TestUpdateEventFeedsReadModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sys.Close(ctx)
-	if _, err := sys.CreateEvent(ctx, definition("ev", smallPlan(1, 10))); err != nil {
+	if _, err := sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(1, 10))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sys.Hold(ctx, "ev", "u1", []string{"A1"}); err != nil {
@@ -269,7 +226,7 @@ func TestUpdateEventFeedsReadModel(t *testing.T) {
 func TestHoldBestIdempotent(t *testing.T) {
 	ctx := context.Background()
 	e := start(t, vfs.NewMem(), actors.NewManualClock(t0))
-	if _, err := e.sys.CreateEvent(ctx, definition("ev", smallPlan(2, 10))); err != nil {
+	if _, err := e.sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(2, 10))); err != nil {
 		t.Fatal(err)
 	}
 	first, err := e.sys.HoldBest(ctx, "ev", "u1", "key-1", engine.BestAvailable{Quantity: 2})

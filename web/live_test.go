@@ -22,6 +22,7 @@ import (
 
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/engine/enginetest"
 )
 
 // newLiveEnv is newEnv with the live feed's bounds changed by tune before
@@ -259,28 +260,6 @@ func (e *env) hubVersion(eventID string) uint64 {
 	return info.Version
 }
 
-// gridPlan is a pretix plan with rows of seats named row letter + number
-// (A1, A2, …), all of category Standard.
-func gridPlan(rows string, perRow int) json.RawMessage {
-	var b strings.Builder
-	b.WriteString(`{"name":"Grid Room","categories":[{"name":"Standard","color":"#2980b9"}],"zones":[{"name":"Room","position":{"x":0,"y":0},"rows":[`)
-	for r, row := range rows {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"row_number":%q,"seats":[`, string(row))
-		for n := 1; n <= perRow; n++ {
-			if n > 1 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"seat_guid":"%c%d","seat_number":"%d","position":{"x":%d,"y":%d},"category":"Standard"}`, row, n, n, 10*n, 10*r)
-		}
-		b.WriteString(`]}`)
-	}
-	b.WriteString(`]}]}`)
-	return json.RawMessage(b.String())
-}
-
 // TestCaseC15: a reconnect loses nothing. A subscriber has seen version 10;
 // its connection drops while A1 and A2 are held, A1 released (its hold
 // expires on the clock) and A3 booked; it reconnects with since=10 and gets
@@ -288,7 +267,7 @@ func gridPlan(rows string, perRow int) json.RawMessage {
 func TestCaseC15(t *testing.T) {
 	e := newLiveEnv(t, nil)
 	e.createEvent("c15", func(m map[string]any) {
-		m["seatingPlan"] = gridPlan("AB", 12)
+		m["seatingPlan"] = enginetest.GridPlan(2, 12)
 		m["prices"] = map[string]int64{"Standard": 5000}
 		m["holdTtlSeconds"] = 60
 	})
@@ -345,7 +324,9 @@ func TestCaseC15(t *testing.T) {
 // version of a seat map it read. Every delta chains onto the previous
 // version, and at the end each subscriber's state is GET seats exactly.
 func TestLiveRandomRun(t *testing.T) {
-	e := newLiveEnv(t, nil)
+	// Frames every 5 ms, so the run yields many deltas however fast the
+	// machine is (at the production 100 ms a fast run gives only ~3).
+	e := newLiveEnv(t, func(c *liveConfig) { c.frameInterval = 5 * time.Millisecond })
 	e.createEvent("random", func(m map[string]any) { m["maxSeatsPerCustomer"] = 8 })
 	const customers, opsEach = 6, 80
 	seats := make([]string, 0, 80)

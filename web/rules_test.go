@@ -2,11 +2,9 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
+	"github.com/boxoffice/boxoffice/engine/enginetest"
 )
 
 // The selling rules over HTTP: best available, orphan seats, re-holds and
@@ -263,50 +262,6 @@ func TestCaseC06(t *testing.T) {
 	e.mustHold(u2, "c06", "stalls-A-1")
 }
 
-// rowsPlan is a pretix plan of rows × 20 seats "<row>-<n>" (category
-// Standard), 24 units apart, with an aisle between seats 10 and 11.
-func rowsPlan(rows int) json.RawMessage {
-	type pos struct {
-		X int `json:"x"`
-		Y int `json:"y"`
-	}
-	var rs []any
-	for r := range rows {
-		name := string(rune('A' + r))
-		var seats []any
-		for n := 1; n <= 20; n++ {
-			x := 24 * n
-			if n > 10 {
-				x += 48
-			}
-			seats = append(seats, map[string]any{"seat_guid": fmt.Sprintf("%s-%d", name, n), "seat_number": strconv.Itoa(n),
-				"position": pos{x, 100 + 30*r}, "category": "Standard"})
-		}
-		rs = append(rs, map[string]any{"row_number": name, "seats": seats})
-	}
-	b, err := json.Marshal(map[string]any{
-		"name": "Rows Hall", "categories": []map[string]string{{"name": "Standard", "color": "#2980b9"}},
-		"zones": []map[string]any{
-			{"name": "Stage", "position": pos{}, "rows": []any{}, "areas": []any{map[string]any{"text": "STAGE", "width": 200, "height": 40, "position": pos{200, 10}}}},
-			{"name": "Stalls", "position": pos{}, "rows": rs},
-		},
-	})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// neighbours reports whether two seats of rowsPlan are adjacent: one row,
-// consecutive numbers, not across the aisle after seat 10.
-func neighbours(a, b string) bool {
-	ra, na, _ := strings.Cut(a, "-")
-	rb, nb, _ := strings.Cut(b, "-")
-	x, _ := strconv.Atoi(na)
-	y, _ := strconv.Atoi(nb)
-	return ra == rb && (x-y == 1 || y-x == 1) && min(x, y) != 10
-}
-
 // TestBestAvailableConcurrent: 200 customers ask for the best 2 seats of a
 // 300-seat plan at the same moment, over HTTP. Every winner holds two
 // adjacent seats nobody else holds; every loser gets 409
@@ -315,7 +270,7 @@ func neighbours(a, b string) bool {
 func TestBestAvailableConcurrent(t *testing.T) {
 	e := newEnv(t)
 	e.createEvent("pairs", func(m map[string]any) {
-		m["seatingPlan"] = rowsPlan(15)
+		m["seatingPlan"] = enginetest.AislePlan(15)
 		m["prices"] = map[string]int64{"Standard": 4000}
 		m["holdTtlSeconds"] = 600
 	})
@@ -345,7 +300,7 @@ func TestBestAvailableConcurrent(t *testing.T) {
 		winners++
 		var v reservationView
 		r.decode(t, &v)
-		if len(v.Seats) != 2 || !neighbours(v.Seats[0], v.Seats[1]) {
+		if len(v.Seats) != 2 || !enginetest.AisleNeighbours(v.Seats[0], v.Seats[1]) {
 			t.Fatalf("customer %d holds %v", i, v.Seats)
 		}
 		for _, s := range v.Seats {
@@ -365,7 +320,7 @@ func TestBestAvailableConcurrent(t *testing.T) {
 	for r := range 15 {
 		for n := 1; n < 20; n++ {
 			a, b := fmt.Sprintf("%c-%d", 'A'+r, n), fmt.Sprintf("%c-%d", 'A'+r, n+1)
-			if neighbours(a, b) && seats[a] == "available" && seats[b] == "available" {
+			if enginetest.AisleNeighbours(a, b) && seats[a] == "available" && seats[b] == "available" {
 				t.Fatalf("%d customers refused while %s and %s are both free", customers-winners, a, b)
 			}
 		}
