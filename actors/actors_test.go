@@ -17,6 +17,11 @@ import (
 	"github.com/boxoffice/boxoffice/persistence"
 )
 
+// withFeed gives the system a seat feed and a quiet logger.
+func withFeed(feed actors.SeatFeed) func(*actors.Config) {
+	return func(c *actors.Config) { c.Feed, c.Logger = feed, quietLogger() }
+}
+
 // goleak checks that every goroutine the tests start is gone when they end:
 // event actors' worker and committer goroutines, timers, and protoactor's
 // own. The one exception, by name: protoactor's dead-letter log throttle
@@ -44,13 +49,19 @@ type env struct {
 	sys   *actors.System
 }
 
-func start(t *testing.T, fs vfs.FS, clock *actors.ManualClock) *env {
+// start opens a store on fs and starts an actor system on it (snapshots
+// every 7 records); opts may change the system's configuration.
+func start(t *testing.T, fs vfs.FS, clock *actors.ManualClock, opts ...func(*actors.Config)) *env {
 	t.Helper()
 	store, err := persistence.Open("db", persistence.Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys, err := actors.Start(context.Background(), actors.Config{Journal: store, Clock: clock, SnapshotEveryRecords: 7})
+	cfg := actors.Config{Journal: store, Clock: clock, SnapshotEveryRecords: 7}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	sys, err := actors.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,24 +242,15 @@ func (f *panickyFeed) Unavailable(string, error) {}
 // Started, answers the callers caught in the panic, and goes on selling.
 func TestPanicRestartRecoversFromJournal(t *testing.T) {
 	ctx := context.Background()
-	store, err := persistence.Open("db", persistence.Options{FS: vfs.NewMem(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	feed := &panickyFeed{}
-	sys, err := actors.Start(ctx, actors.Config{Journal: store, Clock: actors.NewManualClock(t0), Feed: feed, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close(ctx)
+	sys := start(t, vfs.NewMem(), actors.NewManualClock(t0), withFeed(feed)).sys
 	if _, err := sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(1, 10))); err != nil {
 		t.Fatal(err)
 	}
 	// The first hold's batch is durable, then publishing it panics: the
 	// caller hears "not acknowledged" (a durable, unacknowledged hold is
 	// allowed), never silence.
-	_, err = sys.Hold(ctx, "ev", "u1", []string{"A1"})
+	_, err := sys.Hold(ctx, "ev", "u1", []string{"A1"})
 	if code(err) != actors.CodeStorageUnavailable {
 		t.Fatalf("hold during the panic: got %v, want storage_unavailable", err)
 	}

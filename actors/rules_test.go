@@ -13,7 +13,6 @@ import (
 	"github.com/boxoffice/boxoffice/actors"
 	"github.com/boxoffice/boxoffice/engine"
 	"github.com/boxoffice/boxoffice/engine/enginetest"
-	"github.com/boxoffice/boxoffice/persistence"
 )
 
 // TestConcurrentBestAvailable: 200 customers ask for the best 2 seats of a
@@ -187,17 +186,8 @@ func TestUpdateEventJournaled(t *testing.T) {
 // by the time UpdateEvent returns (the web layer serves events from it).
 func TestUpdateEventFeedsReadModel(t *testing.T) {
 	ctx := context.Background()
-	store, err := persistence.Open("db", persistence.Options{FS: vfs.NewMem(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	feed := &recordingFeed{infos: map[string]engine.EventInfo{}}
-	sys, err := actors.Start(ctx, actors.Config{Journal: store, Clock: actors.NewManualClock(t0), Feed: feed, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close(ctx)
+	sys := start(t, vfs.NewMem(), actors.NewManualClock(t0), withFeed(feed)).sys
 	if _, err := sys.CreateEvent(ctx, definition("ev", enginetest.GridPlan(1, 10))); err != nil {
 		t.Fatal(err)
 	}
