@@ -50,13 +50,7 @@ func (s *Server) getSeats(w http.ResponseWriter, r *http.Request) {
 	eventID := chi.URLParam(r, "eventId")
 	body, current, ok, err := s.hub.seats(eventID)
 	if !ok {
-		// Unknown to the hub: either no such event, or one created a moment
-		// ago whose first seat map is on its way.
-		if _, err := s.eventInfo(r, eventID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeError(w, r, errorf(codeNotReady, "the seat map of event %q is being built; retry shortly", eventID))
+		s.notInHub(w, r, eventID, "seat map")
 		return
 	}
 	if err != nil {
@@ -85,6 +79,17 @@ func (s *Server) getSeats(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(body.size))
 	w.WriteHeader(http.StatusOK)
 	_ = body.writeJSON(w) // only a client that went away fails here
+}
+
+// notInHub answers for an event the hub does not know: either there is no
+// such event (404), or it was created a moment ago and its seat map is on
+// its way (503 not_ready).
+func (s *Server) notInHub(w http.ResponseWriter, r *http.Request, eventID, what string) {
+	if _, err := s.eventInfo(r, eventID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeError(w, r, errorf(codeNotReady, "the %s of event %q is being built; retry shortly", what, eventID))
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }

@@ -67,12 +67,7 @@ func (s *Server) getPlan(w http.ResponseWriter, r *http.Request) {
 	eventID := chi.URLParam(r, "eventId")
 	plan, ok, err := s.hub.plan(eventID)
 	if !ok {
-		// As for the seat map: no such event, or one created a moment ago.
-		if _, err := s.eventInfo(r, eventID); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeError(w, r, errorf(codeNotReady, "the plan of event %q is being loaded; retry shortly", eventID))
+		s.notInHub(w, r, eventID, "plan")
 		return
 	}
 	if err != nil {
