@@ -57,7 +57,7 @@ func start(t *testing.T, fs vfs.FS, clock *actors.ManualClock, opts ...func(*act
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := actors.Config{Journal: store, Clock: clock, SnapshotEveryRecords: 7}
+	cfg := actors.Config{Journal: store, Clock: clock, SnapshotEveryRecords: 7, Payments: newFakeProvider()}
 	for _, o := range opts {
 		o(&cfg)
 	}

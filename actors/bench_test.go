@@ -34,7 +34,7 @@ func BenchmarkEventActorHolds(b *testing.B) {
 	}
 	defer store.Close()
 	ctx := context.Background()
-	sys, err := actors.Start(ctx, actors.Config{Journal: store, Logger: quietLogger()})
+	sys, err := actors.Start(ctx, actors.Config{Journal: store, Logger: quietLogger(), Payments: newFakeProvider()})
 	if err != nil {
 		b.Fatal(err)
 	}

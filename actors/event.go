@@ -57,6 +57,18 @@ type eventActor struct {
 
 	timerAt     time.Time
 	cancelTimer func()
+
+	// Payments (payment.go). payTasks is the provider work handed to the
+	// worker and not yet answered; payers the callers of Pay (and of an
+	// operator's refund) waiting on an attempt; retryDelay the backoff per
+	// reservation after failed provider calls; dispatchAt the reservations
+	// whose provider work waits for a record to become durable (the seq).
+	self        *actor.PID
+	payTasks    map[payKey]struct{}
+	payers      map[attemptKey][]chan<- *reply
+	retryDelay  map[string]time.Duration
+	retryTimers map[string]func() // cancels the pending retryPayment timer
+	dispatchAt  map[string]uint64
 }
 
 // deferFlushAtRecords: after a batch of at least this many records (the
@@ -103,6 +115,10 @@ type commitJob struct {
 func (a *eventActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		a.self = ctx.Self()
+		a.payTasks, a.payers = make(map[payKey]struct{}), make(map[attemptKey][]chan<- *reply)
+		a.retryDelay, a.dispatchAt = make(map[string]time.Duration), make(map[string]uint64)
+		a.retryTimers = make(map[string]func())
 		a.startCommitter(ctx)
 		a.recover(ctx)
 	case *actor.Stopping, *actor.Restarting:
@@ -111,6 +127,7 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		if a.cancelTimer != nil {
 			a.cancelTimer()
 		}
+		a.cancelRetries()
 	case *actor.Stopped, actor.SystemMessage, actor.AutoReceiveMessage:
 		// lifecycle messages with nothing to do
 	case *committed:
@@ -139,6 +156,11 @@ func (a *eventActor) Receive(ctx actor.Context) {
 	case *retryRecovery:
 		if a.storageErr != nil || a.unavailable != nil {
 			a.recover(ctx)
+		}
+	case *retryPayment:
+		delete(a.retryTimers, m.reservationID)
+		if a.ev != nil && a.storageErr == nil {
+			a.dispatchPayments(m.reservationID, m.delay)
 		}
 	case *request:
 		a.handle(ctx, m.reply, m.body)
@@ -212,16 +234,35 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 	case *cancelRequest:
 		recs, rep.err = a.ev.Cancel(now, m.customerID, m.reservationID)
 	case *beginPaymentRequest:
-		recs, rep.attempt, rep.err = a.ev.BeginPayment(now, m.customerID, m.reservationID)
+		recs, rep.attempt, rep.err = a.ev.BeginPayment(now, m.customerID, m.reservationID, m.token)
 		if rep.err == nil {
 			rep.reservation, _ = a.ev.Reservation(now, m.customerID, m.reservationID)
 		}
-	case *confirmPaymentRequest:
-		recs, rep.err = a.ev.ConfirmPayment(now, m.reservationID, m.attempt, m.bookingID)
-		rep.reservation, _ = a.ev.ReservationByID(now, m.reservationID)
-	case *failPaymentRequest:
-		recs, rep.err = a.ev.FailPayment(now, m.reservationID, m.attempt)
-		rep.reservation, _ = a.ev.ReservationByID(now, m.reservationID)
+		if rep.err == nil && rep.attempt > 0 {
+			// Answered with the attempt's outcome (answerPayers).
+			k := attemptKey{m.reservationID, rep.attempt}
+			a.payers[k] = append(a.payers[k], to)
+			a.enqueue(recs)
+			a.decidedSinceDefer++
+			a.flush()
+			a.armTimer(ctx)
+			return
+		}
+	case *paymentOutcome:
+		rep = a.onPaymentOutcome(now, m)
+	case *webhookRequest:
+		rep = a.onWebhook(now, m)
+	case *refundBookingRequest:
+		var t engine.PaymentTask
+		recs, t, rep.err = a.ev.RefundBooking(now, m.bookingID)
+		if rep.err == nil {
+			k := attemptKey{t.ReservationID, t.Attempt}
+			a.payers[k] = append(a.payers[k], to)
+			a.enqueue(recs)
+			a.flush()
+			a.armTimer(ctx)
+			return
+		}
 	case *blockRequest:
 		if m.block {
 			recs, rep.err = a.ev.Block(now, m.seatIDs)
@@ -402,6 +443,7 @@ func (a *eventActor) onCommitted(ctx actor.Context, m *committed) {
 	}
 	a.batches[0] = nil
 	a.batches = a.batches[1:]
+	a.dispatchAfterCommit(b.records)
 	// Under load, hand over the next batch only after the requests already
 	// queued in the mailbox are decided: they join it instead of waiting a
 	// whole commit cycle. The flushNow message queues behind them.
@@ -437,6 +479,12 @@ func (a *eventActor) failAll(err error) {
 	}
 	a.batches = nil
 	a.inflight = false
+	for k, waiters := range a.payers {
+		for _, to := range waiters {
+			deliver(to, &reply{err: err})
+		}
+		delete(a.payers, k)
+	}
 }
 
 // recover rebuilds the event from its journal: the EventCreated record, the
@@ -476,6 +524,13 @@ func (a *eventActor) recover(ctx actor.Context) {
 	a.flush()
 	a.enqueue(a.ev.Tick(a.sys.clock.Now()))
 	a.flush()
+	// The outbox: provider work the journal still owes (payments in flight
+	// at the crash, voids, refunds). The same idempotency keys make repeated
+	// calls the first ones.
+	clear(a.payTasks)
+	for _, t := range a.ev.AllPaymentTasks() {
+		a.dispatchPayments(t.ReservationID, 0)
+	}
 	a.timerAt = time.Time{}
 	a.armTimer(ctx)
 	a.sys.logger.Info("event recovered", "event", a.id, "seq", a.ev.Seq(), "seats", a.ev.Plan().Capacity(),

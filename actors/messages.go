@@ -3,6 +3,7 @@ package actors
 import (
 	"time"
 
+	"github.com/boxoffice/boxoffice/actors/payment"
 	"github.com/boxoffice/boxoffice/engine"
 )
 
@@ -35,19 +36,25 @@ type (
 		idempotent    bool // as for holdRequest
 	}
 	// updateRequest is an operator's change to the event.
-	updateRequest         struct{ patch engine.EventPatch }
-	cancelRequest         struct{ customerID, reservationID string }
-	beginPaymentRequest   struct{ customerID, reservationID string }
-	confirmPaymentRequest struct {
-		reservationID string
-		attempt       uint32
-		bookingID     string
+	updateRequest struct{ patch engine.EventPatch }
+	cancelRequest struct{ customerID, reservationID string }
+	// beginPaymentRequest is answered once the attempt it starts has an
+	// outcome (booked, declined, the seats gone) or the provider said it
+	// answers later (the reservation reads paying).
+	beginPaymentRequest struct{ customerID, reservationID, token string }
+	// paymentOutcome is the payment worker's answer for one task; err when
+	// the provider could not be asked.
+	paymentOutcome struct {
+		task   engine.PaymentTask
+		result payment.Result
+		refund payment.Refund
+		err    error
 	}
-	failPaymentRequest struct {
-		reservationID string
-		attempt       uint32
-	}
-	blockRequest struct {
+	// webhookRequest is a verified provider event.
+	webhookRequest struct{ event payment.WebhookEvent }
+	// refundBookingRequest is answered once the provider refunded.
+	refundBookingRequest struct{ bookingID string }
+	blockRequest         struct {
 		seatIDs []string
 		block   bool
 	}

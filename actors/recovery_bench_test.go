@@ -65,10 +65,10 @@ func stadiumJournal(tb testing.TB, store *persistence.Store, n int, snapshotEver
 			res = got // a re-hold may answer with the customer's reservation
 			switch rng.IntN(3) {
 			case 0:
-				out, att, err := ev.BeginPayment(now, cust, res)
+				out, att, err := ev.BeginPayment(now, cust, res, "tok_visa")
 				pending = append(pending, out...)
 				if err == nil {
-					out, _ = ev.ConfirmPayment(now, res, att, "b"+res)
+					out, _ = ev.ConfirmPayment(now, res, att, "b"+res, engine.PaymentEvidence{})
 					pending = append(pending, out...)
 				}
 			case 1:
@@ -112,7 +112,7 @@ func BenchmarkStadiumRecovery(b *testing.B) {
 				start := time.Now()
 				sys, err := actors.Start(context.Background(), actors.Config{
 					Journal: store, Logger: quietLogger(), Clock: actors.NewManualClock(now),
-					SnapshotEveryRecords: max(tc.snapshotEvery, 1_000_000),
+					SnapshotEveryRecords: max(tc.snapshotEvery, 1_000_000), Payments: newFakeProvider(),
 				})
 				if err != nil {
 					b.Fatal(err)

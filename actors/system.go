@@ -17,6 +17,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/boxoffice/boxoffice/actors/payment"
 	"github.com/boxoffice/boxoffice/engine"
 	"github.com/boxoffice/boxoffice/persistence"
 )
@@ -69,6 +70,12 @@ type Config struct {
 	BatchRecordsMax      int           // default 8,192 records per synced commit
 	RequestTimeout       time.Duration // default 5 s: a caller waits at most this long
 	InflightRequestsMax  int           // default 65,536 per event: past it, 503 overloaded
+	// Payments is the payment provider (actors/payment); required.
+	Payments payment.Provider
+	// PaymentWait bounds how long Pay and RefundBooking wait for the
+	// provider before answering with the reservation still paying (or its
+	// refund pending); default 5 s (and never more than RequestTimeout).
+	PaymentWait time.Duration
 }
 
 // System is the set of event actors and the directory that finds them. Its
@@ -87,6 +94,8 @@ type System struct {
 
 	batches atomic.Uint64
 	records atomic.Uint64
+
+	payments *payWorker
 }
 
 type eventRef struct {
@@ -101,6 +110,9 @@ type eventRef struct {
 func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.Journal == nil {
 		return nil, errors.New("actors: a journal is required")
+	}
+	if cfg.Payments == nil {
+		return nil, errors.New("actors: a payment provider is required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock()
@@ -125,8 +137,10 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		return logger.With("lib", "protoactor")
 	}))
 	s := &System{cfg: cfg, clock: cfg.Clock, logger: logger, as: as, root: as.Root, events: make(map[string]*eventRef)}
+	s.payments = newPayWorker(s, cfg.Payments)
 	ids, err := cfg.Journal.Events()
 	if err != nil {
+		s.payments.stop()
 		as.Shutdown()
 		return nil, fmt.Errorf("actors: list events: %w", err)
 	}
@@ -171,6 +185,9 @@ func (s *System) Close(ctx context.Context) error {
 		refs[id] = r
 	}
 	s.mu.Unlock()
+	// Provider calls in progress end first (the journal still owes them:
+	// the next start asks again), so no outcome races the drain.
+	s.payments.stop()
 	var errs []error
 	for id, r := range refs {
 		if _, err := s.ask(ctx, r, &drainRequest{}); err != nil && engine.CodeOf(err) != CodeEventUnavailable {
@@ -444,41 +461,37 @@ func (s *System) Cancel(ctx context.Context, customerID, reservationID string) e
 }
 
 // Pay charges paymentToken for customerID's held reservation and books it.
-// The reservation moves to paying (journaled) before the provider is called,
-// outside the event actor; the outcome is then journaled as booked or
-// failed. Errors: reservation_not_found, reservation_expired,
-// reservation_released, payment_in_progress, payment_declined (the
-// reservation stays held until it expires), invalid_request (a token the
-// provider does not know).
+// The reservation moves to paying (PaymentStarted, journaled with the
+// token) before the provider is asked, by the payment worker outside the
+// event actor; the outcome is then journaled as booked or failed. Pay
+// answers with that outcome, or — when the provider answers later (a
+// webhook) or not within the payment wait — with the reservation paying.
+// Errors: reservation_not_found, reservation_expired, reservation_released,
+// payment_in_progress, payment_declined (the reservation stays held until
+// it expires), invalid_request (a token the provider can never charge),
+// event_cancelled, and the 503s of Hold.
 func (s *System) Pay(ctx context.Context, customerID, reservationID, paymentToken string) (engine.ReservationView, error) {
 	eventID, err := eventOf(reservationID)
 	if err != nil {
 		return engine.ReservationView{}, err
 	}
-	if err := simulatedProvider.check(paymentToken); err != nil {
+	if err := s.cfg.Payments.CheckToken(paymentToken); err != nil {
 		return engine.ReservationView{}, err
 	}
-	rep, err := s.request(ctx, eventID, &beginPaymentRequest{customerID: customerID, reservationID: reservationID})
+	wctx, cancel := context.WithTimeout(ctx, s.paymentWait())
+	defer cancel()
+	rep, err := s.request(wctx, eventID, &beginPaymentRequest{customerID: customerID, reservationID: reservationID, token: paymentToken})
+	if engine.CodeOf(err) == CodeTimeout && rep == nil && ctx.Err() == nil {
+		// The payment goes on; tell the payer where it stands.
+		return s.Reservation(ctx, customerID, reservationID)
+	}
 	if err != nil {
+		if rep != nil && rep.reservation.ID != "" {
+			return rep.reservation, notFoundAs(err, engine.CodeReservationNotFound, reservationID)
+		}
 		return engine.ReservationView{}, notFoundAs(err, engine.CodeReservationNotFound, reservationID)
 	}
-	if rep.attempt == 0 { // already booked: paying again is idempotent
-		return rep.reservation, nil
-	}
-	v := rep.reservation
-	outcome := simulatedProvider.charge(paymentToken, v.TotalCents, v.Currency)
-	if outcome.approved {
-		rep, err = s.request(ctx, eventID, &confirmPaymentRequest{reservationID: reservationID, attempt: rep.attempt, bookingID: newID("b", eventID)})
-		if err != nil {
-			return engine.ReservationView{}, err
-		}
-		return rep.reservation, nil
-	}
-	rep, err = s.request(ctx, eventID, &failPaymentRequest{reservationID: reservationID, attempt: rep.attempt})
-	if err != nil {
-		return engine.ReservationView{}, err
-	}
-	return rep.reservation, engine.Errorf(engine.CodePaymentDeclined, "the payment was declined: %s", outcome.reason)
+	return rep.reservation, nil
 }
 
 // Block withholds seats from sale. Errors: seat_not_found, seat_held,

@@ -138,17 +138,17 @@ func stadiumJournal(b *testing.B, n int) []journalEntry {
 				case 0, 1, 2: // cancel
 					out, _ = ev.Cancel(now, l.cust, l.res)
 				case 3, 4, 5, 6, 7: // pay and book
-					r1, attempt, err := ev.BeginPayment(now, l.cust, l.res)
+					r1, attempt, err := ev.BeginPayment(now, l.cust, l.res, "tok_visa")
 					out = r1
 					if err == nil && attempt > 0 {
-						r2, _ := ev.ConfirmPayment(now, l.res, attempt, "b-"+l.res)
+						r2, _ := ev.ConfirmPayment(now, l.res, attempt, "b-"+l.res, PaymentEvidence{})
 						out = append(out, r2...)
 					}
 				default: // payment declined; the hold then lapses
-					r1, attempt, err := ev.BeginPayment(now, l.cust, l.res)
+					r1, attempt, err := ev.BeginPayment(now, l.cust, l.res, "tok_visa")
 					out = r1
 					if err == nil && attempt > 0 {
-						r2, _ := ev.FailPayment(now, l.res, attempt)
+						r2, _ := ev.FailPayment(now, l.res, attempt, PaymentEvidence{})
 						out = append(out, r2...)
 					}
 				}

@@ -5,7 +5,8 @@
 // The contract its caller (the event actor) relies on:
 //
 //  1. Every command (Hold, HoldBest, Cancel, BeginPayment, ConfirmPayment,
-//     FailPayment, Block, Unblock, Update, Tick) takes the current time
+//     FailPayment, VoidPayment, RefundBooking, CompleteRefund, Block,
+//     Unblock, Update, Tick) takes the current time
 //     from the caller. The engine never reads a clock, draws random numbers, logs,
 //     starts goroutines or does I/O; it imports only the standard library.
 //  2. A command whose arguments are valid first expires every live
@@ -38,4 +39,12 @@
 // its lifetime capped by maxHoldSeconds from the first hold); the sale
 // window, checked by every hold path; and operators' changes (Update, one
 // EventUpdated record; snapshots carry the current definition).
+//
+// Payments (payment.go) are decided here too, but never performed: each
+// attempt is journaled before the provider is asked and keeps a state
+// (pending, succeeded, failed, voided, refund_pending, refunded). The work
+// a provider still owes an attempt — charge, void, refund — is derived from
+// that state (PaymentTasks): the journal is the outbox. A success that can
+// no longer book is owed back (RefundRequested), never kept; a provider
+// event id already recorded on an attempt changes nothing.
 package engine

@@ -34,6 +34,7 @@ const (
 	CodeAlreadyBooked       Code = "already_booked"
 	CodeNotPaying           Code = "not_paying"
 	CodeCorruptRecord       Code = "corrupt_record"
+	CodeBookingNotFound     Code = "booking_not_found"
 )
 
 // Error is the engine's one error type: a stable Code, a human-readable

@@ -54,12 +54,13 @@ type reservation struct {
 	customer   string
 	seats      []int32
 	status     ReservationStatus
-	createdSeq uint64 // seq of its SeatsHeld record: a total creation order
-	createdAt  int64  // Unix ms
-	holdStart  int64  // Unix ms: since when the customer holds these seats (a replacement keeps its predecessor's)
-	expiresAt  int64  // Unix ms; while paying, the end of the grace period
-	heldUntil  int64  // Unix ms; the hold's own expiry, restored if a payment fails
-	attempts   uint32
+	createdSeq uint64     // seq of its SeatsHeld record: a total creation order
+	createdAt  int64      // Unix ms
+	holdStart  int64      // Unix ms: since when the customer holds these seats (a replacement keeps its predecessor's)
+	expiresAt  int64      // Unix ms; while paying, the end of the grace period
+	heldUntil  int64      // Unix ms; the hold's own expiry, restored if a payment fails
+	attempts   uint32     // payment attempts started (or learned of from the provider)
+	payments   []*payment // the attempts that were journaled, in attempt order
 	bookingID  string
 	bookedAt   int64
 	reason     ReleaseReason
@@ -605,107 +606,6 @@ func (e *Event) Cancel(now time.Time, customerID, reservationID string) ([]Recor
 	}), nil
 }
 
-// BeginPayment moves a held reservation to paying, freezing its expiry until
-// the end of the payment grace period, and returns the new attempt number.
-// A reservation already booked returns attempt 0, no records and no error
-// (paying again is idempotent). Errors: reservation_not_found,
-// reservation_expired, reservation_released, payment_in_progress.
-func (e *Event) BeginPayment(now time.Time, customerID, reservationID string) ([]Record, uint32, error) {
-	nowMs := now.UnixMilli()
-	out := e.expireDue(nil, nowMs)
-	r, err := e.owned(customerID, reservationID)
-	if err != nil {
-		return out, 0, err
-	}
-	switch r.status {
-	case StatusBooked:
-		return out, 0, nil
-	case StatusPaying:
-		return out, 0, Errorf(CodePaymentInProgress, "a payment for reservation %q is in progress", r.id)
-	case StatusReleased:
-		if r.reason == ReasonExpired {
-			return out, 0, Errorf(CodeReservationExpired, "reservation %q expired", r.id)
-		}
-		return out, 0, Errorf(CodeReservationReleased, "reservation %q was released (%s)", r.id, r.reason)
-	}
-	if e.cancelled() {
-		// Cancelling releases every held reservation; one left over (a
-		// cancellation journaled in several batches, then a crash) only
-		// waits for its expiry.
-		return out, 0, Errorf(CodeEventCancelled, "event %q was cancelled", e.def.ID)
-	}
-	attempt := r.attempts + 1
-	out = e.emit(out, Record{
-		Type: RecordPaymentStarted, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
-		Attempt: attempt, ExpiresAtUnixMilli: max(r.expiresAt, nowMs+int64(e.paymentGraceSeconds())*1000),
-	})
-	return out, attempt, nil
-}
-
-// ConfirmPayment books a paying reservation whose current attempt is
-// attempt. Confirming the attempt that already booked it changes nothing.
-// Errors: reservation_not_found, reservation_expired or reservation_released
-// (the seats are gone: the caller must refund), not_paying (another attempt
-// is current, or no payment was started).
-func (e *Event) ConfirmPayment(now time.Time, reservationID string, attempt uint32, bookingID string) ([]Record, error) {
-	nowMs := now.UnixMilli()
-	out := e.expireDue(nil, nowMs)
-	r := e.reservations[reservationID]
-	switch {
-	case r == nil:
-		return out, Errorf(CodeReservationNotFound, "no reservation %q", reservationID)
-	case r.status == StatusBooked && r.attempts == attempt:
-		return out, nil
-	case r.status == StatusReleased && r.reason == ReasonExpired:
-		return out, Errorf(CodeReservationExpired, "reservation %q expired", r.id)
-	case r.status == StatusReleased:
-		return out, Errorf(CodeReservationReleased, "reservation %q was released (%s)", r.id, r.reason)
-	case r.status != StatusPaying || r.attempts != attempt:
-		return out, Errorf(CodeNotPaying, "reservation %q has no payment attempt %d in progress", r.id, attempt)
-	case !validID(bookingID, reservationIDBytesMax):
-		return out, Errorf(CodeInvalidRequest, "booking id is invalid")
-	}
-	if _, dup := e.bookings[bookingID]; dup {
-		return out, Errorf(CodeInvalidRequest, "booking id %q is already used", bookingID)
-	}
-	return e.emit(out, Record{
-		Type: RecordSeatsBooked, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
-		Seats: slices.Clone(r.seats), Attempt: attempt, BookingID: bookingID,
-	}), nil
-}
-
-// FailPayment ends payment attempt attempt of a paying reservation: it goes
-// back to held until its original expiry, or is released with reason
-// payment_failed when that has passed (reason cancelled when the event was
-// cancelled meanwhile: it cannot be held again). A failure for an attempt that is not
-// the current one, or for a reservation no longer paying, changes nothing.
-func (e *Event) FailPayment(now time.Time, reservationID string, attempt uint32) ([]Record, error) {
-	nowMs := now.UnixMilli()
-	out := e.expireDue(nil, nowMs)
-	r := e.reservations[reservationID]
-	if r == nil {
-		return out, Errorf(CodeReservationNotFound, "no reservation %q", reservationID)
-	}
-	if r.status != StatusPaying || r.attempts != attempt {
-		return out, nil
-	}
-	out = e.emit(out, Record{
-		Type: RecordPaymentFailed, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer, Attempt: attempt,
-	})
-	if e.cancelled() {
-		out = e.emit(out, Record{
-			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
-			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonCancelled,
-		})
-	} else if r.heldUntil <= nowMs {
-		out = e.emit(out, Record{
-			Type: RecordHoldReleased, AtUnixMilli: nowMs, ReservationID: r.id,
-			CustomerID: r.customer, Seats: slices.Clone(r.seats), Reason: ReasonPaymentFailed,
-		})
-	}
-	return out, nil
-}
-
 // Update applies an operator's change to the event (API.md, PATCH
 // /v1/admin/events/{id}) and journals it as one EventUpdated record. New
 // settings apply to what is decided from then on: live holds keep their
@@ -958,32 +858,12 @@ func (e *Event) Apply(rec Record) error {
 			return bad("customer or seats do not match reservation %q", r.id)
 		}
 		e.release(r, rec.Reason)
-	case RecordPaymentStarted:
-		if r == nil || r.status != StatusHeld || rec.Attempt != r.attempts+1 || rec.CustomerID != r.customer {
-			return bad("reservation %q is not held by %q or attempt %d is out of order", rec.ReservationID, rec.CustomerID, rec.Attempt)
+	case RecordPaymentStarted, RecordSeatsBooked, RecordPaymentFailed, RecordPaymentVoided, RecordRefundRequested, RecordPaymentRefunded:
+		if r == nil {
+			return bad("no reservation %q", rec.ReservationID)
 		}
-		e.expiries.remove(r)
-		r.status, r.attempts, r.heldUntil, r.expiresAt = StatusPaying, rec.Attempt, r.expiresAt, rec.ExpiresAtUnixMilli
-		heap.Push(&e.expiries, r)
-	case RecordPaymentFailed:
-		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts || rec.CustomerID != r.customer {
-			return bad("reservation %q of %q has no payment attempt %d in progress", rec.ReservationID, rec.CustomerID, rec.Attempt)
-		}
-		e.expiries.remove(r)
-		r.status, r.expiresAt = StatusHeld, r.heldUntil
-		heap.Push(&e.expiries, r)
-	case RecordSeatsBooked:
-		if r == nil || r.status != StatusPaying || rec.Attempt != r.attempts || rec.BookingID == "" || e.bookings[rec.BookingID] != nil {
-			return bad("reservation %q is not paying attempt %d", rec.ReservationID, rec.Attempt)
-		}
-		if rec.CustomerID != r.customer || !slices.Equal(rec.Seats, r.seats) {
-			return bad("customer or seats do not match reservation %q", r.id)
-		}
-		e.expiries.remove(r)
-		r.status, r.bookingID, r.bookedAt = StatusBooked, rec.BookingID, rec.AtUnixMilli
-		e.bookings[r.bookingID] = r
-		for _, s := range r.seats {
-			e.setStatus(s, SeatBooked)
+		if msg := e.applyPayment(r, rec); msg != "" {
+			return bad("reservation %q, attempt %d: %s", rec.ReservationID, rec.Attempt, msg)
 		}
 	case RecordSeatsBlocked, RecordSeatsUnblocked:
 		if len(rec.Seats) == 0 {
@@ -1178,6 +1058,7 @@ func (e *Event) view(r *reservation, nowMs int64) ReservationView {
 		Seats: make([]string, len(r.seats)), ExpiresAt: time.UnixMilli(r.expiresAt).UTC(),
 		CreatedAt: time.UnixMilli(r.createdAt).UTC(), TotalCents: r.totalCents, Currency: e.def.Currency,
 		BookingID: r.bookingID, ReleaseReason: r.reason, Attempts: r.attempts,
+		Payments: e.paymentViews(r),
 	}
 	for i, s := range r.seats {
 		v.Seats[i] = e.plan.Seats[s].ID
@@ -1226,11 +1107,7 @@ func (e *Event) Reservations(now time.Time, customerID string) []ReservationView
 func (e *Event) Bookings() []Booking {
 	out := make([]Booking, 0, len(e.bookings))
 	for _, r := range e.bookings {
-		b := Booking{ID: r.bookingID, ReservationID: r.id, CustomerID: r.customer, TotalCents: r.totalCents, BookedAt: time.UnixMilli(r.bookedAt).UTC()}
-		for _, s := range r.seats {
-			b.Seats = append(b.Seats, e.plan.Seats[s].ID)
-		}
-		out = append(out, b)
+		out = append(out, e.booking(r))
 	}
 	slices.SortFunc(out, func(a, b Booking) int {
 		if c := a.BookedAt.Compare(b.BookedAt); c != 0 {
@@ -1241,6 +1118,20 @@ func (e *Event) Bookings() []Booking {
 	return out
 }
 
+func (e *Event) booking(r *reservation) Booking {
+	b := Booking{
+		ID: r.bookingID, ReservationID: r.id, CustomerID: r.customer, TotalCents: r.totalCents,
+		Currency: e.def.Currency, BookedAt: time.UnixMilli(r.bookedAt).UTC(), Attempt: r.attempts,
+	}
+	if p := r.payments; len(p) > 0 {
+		b.PaymentRef = p[len(p)-1].ref
+	}
+	for _, s := range r.seats {
+		b.Seats = append(b.Seats, e.plan.Seats[s].ID)
+	}
+	return b
+}
+
 // SeatChanges returns the seat-map changes a record makes (none for
 // payment records): SeatsHeld → reserved, HoldReleased and SeatsUnblocked →
 // available, SeatsBooked → booked, SeatsBlocked → blocked.
@@ -1249,7 +1140,7 @@ func SeatChanges(dst []SeatChange, rec *Record) []SeatChange {
 	switch rec.Type {
 	case RecordSeatsHeld:
 		to = SeatReserved
-	case RecordHoldReleased, RecordSeatsUnblocked:
+	case RecordHoldReleased, RecordSeatsUnblocked, RecordPaymentRefunded:
 		to = SeatAvailable
 	case RecordSeatsBooked:
 		to = SeatBooked

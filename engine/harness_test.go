@@ -29,7 +29,8 @@ func at(seconds float64) time.Time {
 
 // knownCodes is every Code the engine may return.
 var knownCodes = map[Code]bool{
-	CodeInvalidRequest: true, CodeInvalidPlan: true, CodeEventNotFound: true, CodeEventExists: true,
+	CodeBookingNotFound: true,
+	CodeInvalidRequest:  true, CodeInvalidPlan: true, CodeEventNotFound: true, CodeEventExists: true,
 	CodeEventCancelled: true, CodeSalesNotOpen: true, CodeSalesClosed: true, CodeSeatNotFound: true,
 	CodeLimitExceeded: true, CodeSeatUnavailable: true, CodeSeatHeld: true,
 	CodeReservationNotFound: true, CodeReservationExpired: true, CodeReservationReleased: true,
@@ -222,8 +223,13 @@ func (h *harness) absorb(name string, now time.Time, recs []Record, err error, b
 	if !errors.As(err, &e) || !knownCodes[e.Code] {
 		h.t.Fatalf("%s: error %v (%T) has no known code", name, err, err)
 	}
-	// A rejected command's own effect is nothing: only expiries found due.
-	for _, r := range recs {
+	// A rejected command's own effect is nothing: only expiries found due
+	// — but for a success that came too late, whose money must go back
+	// (ConfirmPayment journals the refund it owes).
+	for i, r := range recs {
+		if r.Type == RecordRefundRequested && i == len(recs)-1 && strings.HasPrefix(name, "confirm ") {
+			continue
+		}
 		if r.Type != RecordHoldReleased || r.Reason != ReasonExpired {
 			h.t.Fatalf("%s rejected (%v) but returned %s %s reason %s", name, err, r.Type, r.ReservationID, r.Reason)
 		}
@@ -288,11 +294,16 @@ func (h *harness) cancel(now time.Time, cust, res string) ([]Record, error) {
 	return h.do("cancel "+res, now, func() ([]Record, error) { return h.ev.Cancel(now, cust, res) })
 }
 
-func (h *harness) pay(now time.Time, cust, res string) ([]Record, uint32, error) {
+// pay begins a payment with tok_visa, or the token given.
+func (h *harness) pay(now time.Time, cust, res string, token ...string) ([]Record, uint32, error) {
 	h.t.Helper()
+	tok := "tok_visa"
+	if len(token) > 0 {
+		tok = token[0]
+	}
 	var attempt uint32
 	recs, err := h.do("pay "+res, now, func() ([]Record, error) {
-		recs, a, err := h.ev.BeginPayment(now, cust, res)
+		recs, a, err := h.ev.BeginPayment(now, cust, res, tok)
 		attempt = a
 		return recs, err
 	})
@@ -301,12 +312,30 @@ func (h *harness) pay(now time.Time, cust, res string) ([]Record, uint32, error)
 
 func (h *harness) confirm(now time.Time, res string, attempt uint32, booking string) ([]Record, error) {
 	h.t.Helper()
-	return h.do("confirm "+res, now, func() ([]Record, error) { return h.ev.ConfirmPayment(now, res, attempt, booking) })
+	return h.do("confirm "+res, now, func() ([]Record, error) { return h.ev.ConfirmPayment(now, res, attempt, booking, PaymentEvidence{}) })
 }
 
 func (h *harness) fail(now time.Time, res string, attempt uint32) ([]Record, error) {
 	h.t.Helper()
-	return h.do("fail "+res, now, func() ([]Record, error) { return h.ev.FailPayment(now, res, attempt) })
+	return h.do("fail "+res, now, func() ([]Record, error) { return h.ev.FailPayment(now, res, attempt, PaymentEvidence{}) })
+}
+
+func (h *harness) void(now time.Time, res string, attempt uint32) ([]Record, error) {
+	h.t.Helper()
+	return h.do("void "+res, now, func() ([]Record, error) { return h.ev.VoidPayment(now, res, attempt) })
+}
+
+func (h *harness) refundBooking(now time.Time, booking string) ([]Record, error) {
+	h.t.Helper()
+	return h.do("refund "+booking, now, func() ([]Record, error) {
+		recs, _, err := h.ev.RefundBooking(now, booking)
+		return recs, err
+	})
+}
+
+func (h *harness) completeRefund(now time.Time, res string, attempt uint32) ([]Record, error) {
+	h.t.Helper()
+	return h.do("refunded "+res, now, func() ([]Record, error) { return h.ev.CompleteRefund(now, res, attempt, "re_"+res) })
 }
 
 func (h *harness) block(now time.Time, seats ...string) ([]Record, error) {

@@ -43,6 +43,9 @@ func (e *Event) CheckInvariants(now time.Time) error {
 		if r.holdStart > r.createdAt {
 			return fmt.Errorf("reservation %q holds since %d, after it was made at %d", r.id, r.holdStart, r.createdAt)
 		}
+		if !paymentsConsistent(r) {
+			return fmt.Errorf("reservation %q is %s but its payment attempts say otherwise", r.id, r.status)
+		}
 		if (r.status == StatusReleased) != (r.reason != ReasonNone) {
 			return fmt.Errorf("reservation %q is %s with release reason %q", r.id, r.status, r.reason)
 		}

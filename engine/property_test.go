@@ -58,7 +58,8 @@ type mres struct {
 	attempts           uint32
 	reason             ReleaseReason
 	booking            string
-	created            int // index in order
+	created            int                     // index in order
+	pays               map[uint32]PaymentState // journaled attempts
 }
 
 func newModel(ev *Event) *model {
@@ -407,27 +408,56 @@ func (m *model) pay(now int64, cust, id string) ([]string, uint32, Code) {
 	}
 	r.attempts++
 	r.status, r.heldUntil, r.expires = StatusPaying, r.expires, max(r.expires, now+m.graceMs) // paying never shortens a hold
+	if r.pays == nil {
+		r.pays = map[uint32]PaymentState{}
+	}
+	r.pays[r.attempts] = PaymentPending
 	return append(out, "PaymentStarted "+id), r.attempts, ""
+}
+
+// attemptOf is the model of Event.attemptOf.
+func (m *model) attemptOf(id string, attempt uint32) (*mres, PaymentState, Code) {
+	r := m.res[id]
+	if r == nil {
+		return nil, 0, CodeReservationNotFound
+	}
+	st, ok := r.pays[attempt]
+	if !ok {
+		return r, 0, CodeNotPaying
+	}
+	return r, st, ""
+}
+
+func (r *mres) payingWith(attempt uint32) bool {
+	return r.status == StatusPaying && r.attempts == attempt
 }
 
 func (m *model) confirm(now int64, id string, attempt uint32, booking string) ([]string, Code) {
 	out := m.expire(now)
-	r := m.res[id]
+	r, st, code := m.attemptOf(id, attempt)
 	switch {
-	case r == nil:
-		return out, CodeReservationNotFound
-	case r.status == StatusBooked && r.attempts == attempt:
+	case code != "":
+		return out, code
+	case st == PaymentSucceeded || st == PaymentRefundPending || st == PaymentRefunded:
 		return out, ""
-	case r.status == StatusReleased && r.reason == ReasonExpired:
-		return out, CodeReservationExpired
-	case r.status == StatusReleased:
-		return out, CodeReservationReleased
-	case r.status != StatusPaying || r.attempts != attempt:
+	case !r.payingWith(attempt):
+		// The money was taken for seats that are not the payer's: refund.
+		r.pays[attempt] = PaymentRefundPending
+		out = append(out, "RefundRequested "+id)
+		switch {
+		case r.status == StatusReleased && r.reason == ReasonExpired:
+			return out, CodeReservationExpired
+		case r.status == StatusReleased:
+			return out, CodeReservationReleased
+		case r.status == StatusBooked:
+			return out, CodeAlreadyBooked
+		}
 		return out, CodeNotPaying
 	case !validID(booking, reservationIDBytesMax) || m.bookings[booking]:
 		return out, CodeInvalidRequest
 	}
 	r.status, r.booking = StatusBooked, booking
+	r.pays[attempt] = PaymentSucceeded
 	m.bookings[booking] = true
 	for _, s := range r.seats {
 		m.status[s] = SeatBooked
@@ -437,21 +467,61 @@ func (m *model) confirm(now int64, id string, attempt uint32, booking string) ([
 
 func (m *model) fail(now int64, id string, attempt uint32) ([]string, Code) {
 	out := m.expire(now)
-	r := m.res[id]
-	if r == nil {
-		return out, CodeReservationNotFound
+	r, st, code := m.attemptOf(id, attempt)
+	if code != "" || st != PaymentPending {
+		return out, code
 	}
-	if r.status != StatusPaying || r.attempts != attempt {
+	current := r.payingWith(attempt)
+	r.pays[attempt] = PaymentFailed
+	out = append(out, "PaymentFailed "+id)
+	if !current {
 		return out, ""
 	}
 	r.status, r.expires = StatusHeld, r.heldUntil
-	out = append(out, "PaymentFailed "+id)
 	if m.cancelled {
 		out = append(out, m.release(r, ReasonCancelled))
 	} else if r.heldUntil <= now {
 		out = append(out, m.release(r, ReasonPaymentFailed))
 	}
 	return out, ""
+}
+
+func (m *model) void(now int64, id string, attempt uint32) ([]string, Code) {
+	out := m.expire(now)
+	r, st, code := m.attemptOf(id, attempt)
+	if code != "" || st != PaymentPending || r.payingWith(attempt) {
+		return out, code
+	}
+	r.pays[attempt] = PaymentVoided
+	return append(out, "PaymentVoided "+id), ""
+}
+
+func (m *model) refundBooking(now int64, booking string) ([]string, Code) {
+	out := m.expire(now)
+	for _, r := range m.order {
+		if r.status == StatusBooked && r.booking == booking {
+			if r.pays[r.attempts] == PaymentSucceeded {
+				r.pays[r.attempts] = PaymentRefundPending
+				out = append(out, "RefundRequested "+r.id)
+			}
+			return out, ""
+		}
+	}
+	return out, CodeBookingNotFound
+}
+
+func (m *model) completeRefund(now int64, id string, attempt uint32) ([]string, Code) {
+	out := m.expire(now)
+	r, st, code := m.attemptOf(id, attempt)
+	if code != "" || st != PaymentRefundPending {
+		return out, code
+	}
+	r.pays[attempt] = PaymentRefunded
+	if r.status == StatusBooked && r.attempts == attempt {
+		delete(m.bookings, r.booking)
+		m.release(r, ReasonRefunded)
+	}
+	return append(out, "PaymentRefunded "+id), ""
 }
 
 func (m *model) setBlocked(now int64, seatIDs []string, block bool) ([]string, Code) {
@@ -763,6 +833,26 @@ func (mc *machine) actions() map[string]func(*rapid.T) {
 			want, code := mc.m.fail(mc.nowMs, id, attempt)
 			mc.compare(fmt.Sprintf("fail %s %d", id, attempt), recs, err, want, code)
 		},
+		"void": func(t *rapid.T) {
+			id, _ := mc.pickRes(t, StatusReleased)
+			attempt := mc.attempt(t, id)
+			recs, err := mc.h.void(mc.now(), id, attempt)
+			want, code := mc.m.void(mc.nowMs, id, attempt)
+			mc.compare(fmt.Sprintf("void %s %d", id, attempt), recs, err, want, code)
+		},
+		"refund": func(t *rapid.T) {
+			booking := fmt.Sprintf("b%d", rapid.IntRange(0, max(mc.nextBk, 1)).Draw(t, "booking"))
+			recs, err := mc.h.refundBooking(mc.now(), booking)
+			want, code := mc.m.refundBooking(mc.nowMs, booking)
+			mc.compare("refund "+booking, recs, err, want, code)
+		},
+		"refunded": func(t *rapid.T) {
+			id, _ := mc.pickRes(t, StatusBooked)
+			attempt := mc.attempt(t, id)
+			recs, err := mc.h.completeRefund(mc.now(), id, attempt)
+			want, code := mc.m.completeRefund(mc.nowMs, id, attempt)
+			mc.compare(fmt.Sprintf("refunded %s %d", id, attempt), recs, err, want, code)
+		},
 		"block": func(t *rapid.T) {
 			seats := mc.seatIDs(t, 3)
 			recs, err := mc.h.block(mc.now(), seats...)
@@ -959,7 +1049,7 @@ func TestPropertyEngine(t *testing.T) {
 		}
 		slices.Sort(names)
 		// Holds are the most common command, as in a sale.
-		names = append(names, "hold", "hold", "hold", "best", "best", "advance", "advance-to-expiry", "pay", "fail", "confirm")
+		names = append(names, "hold", "hold", "hold", "best", "best", "advance", "advance-to-expiry", "pay", "fail", "confirm", "confirm")
 		steps := rapid.IntRange(40, 250).Draw(t, "steps")
 		for range steps {
 			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
@@ -993,11 +1083,20 @@ func TestPropertyRecordSeqContiguous(t *testing.T) {
 			case 2:
 				recs, _ = ev.Cancel(now, cust(), res())
 			case 3:
-				recs, _, _ = ev.BeginPayment(now, cust(), res())
+				recs, _, _ = ev.BeginPayment(now, cust(), res(), "tok_visa")
 			case 4:
-				recs, _ = ev.ConfirmPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")), fmt.Sprintf("b%d", len(all)))
+				recs, _ = ev.ConfirmPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")), fmt.Sprintf("b%d", len(all)), evidence(t))
 			case 5:
-				recs, _ = ev.FailPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")))
+				switch rapid.IntRange(0, 3).Draw(t, "settle") {
+				case 0:
+					recs, _ = ev.FailPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")), evidence(t))
+				case 1:
+					recs, _ = ev.VoidPayment(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")))
+				case 2:
+					recs, _, _ = ev.RefundBooking(now, fmt.Sprintf("b%d", rapid.IntRange(0, len(all)).Draw(t, "b")))
+				default:
+					recs, _ = ev.CompleteRefund(now, res(), uint32(rapid.IntRange(0, 2).Draw(t, "a")), "re_1")
+				}
 			case 6:
 				recs, _ = ev.Block(now, []string{seat()})
 			case 7:
@@ -1022,4 +1121,13 @@ func TestPropertyRecordSeqContiguous(t *testing.T) {
 			}
 		}
 	})
+}
+
+// evidence draws how a provider's answer arrived: by call, or by one of a
+// few webhook events (so that repeats happen).
+func evidence(t *rapid.T) PaymentEvidence {
+	if rapid.Bool().Draw(t, "webhook") {
+		return PaymentEvidence{Ref: "pi_1", ProviderEventID: fmt.Sprintf("evt_%d", rapid.IntRange(0, 3).Draw(t, "evt"))}
+	}
+	return PaymentEvidence{Ref: "pi_1"}
 }

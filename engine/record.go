@@ -20,19 +20,28 @@ const (
 	RecordSeatsBlocked   RecordType = 7 // operator withholds Seats
 	RecordSeatsUnblocked RecordType = 8 // operator returns Seats to sale
 	RecordEventUpdated   RecordType = 9 // operator changes the event; Definition: the JSON EventPatch
-	recordTypeMax                   = RecordEventUpdated
+	// Payment settlement (the outbox of payments.go): an attempt whose
+	// reservation can no longer be paid for is voided or refunded at the
+	// provider, and the outcome journaled.
+	RecordPaymentVoided   RecordType = 10 // attempt Attempt's authorisation was voided at the provider; no money moved
+	RecordRefundRequested RecordType = 11 // attempt Attempt took money that must go back (a late success, or an operator's refund of its booking)
+	RecordPaymentRefunded RecordType = 12 // attempt Attempt was refunded (PaymentRef: the refund); a booking it paid for is cancelled and its seats return to sale
+	recordTypeMax                    = RecordPaymentRefunded
 )
 
 var recordTypeNames = [...]string{
-	RecordEventCreated:   "EventCreated",
-	RecordSeatsHeld:      "SeatsHeld",
-	RecordHoldReleased:   "HoldReleased",
-	RecordPaymentStarted: "PaymentStarted",
-	RecordSeatsBooked:    "SeatsBooked",
-	RecordPaymentFailed:  "PaymentFailed",
-	RecordSeatsBlocked:   "SeatsBlocked",
-	RecordSeatsUnblocked: "SeatsUnblocked",
-	RecordEventUpdated:   "EventUpdated",
+	RecordEventCreated:    "EventCreated",
+	RecordSeatsHeld:       "SeatsHeld",
+	RecordHoldReleased:    "HoldReleased",
+	RecordPaymentStarted:  "PaymentStarted",
+	RecordSeatsBooked:     "SeatsBooked",
+	RecordPaymentFailed:   "PaymentFailed",
+	RecordSeatsBlocked:    "SeatsBlocked",
+	RecordSeatsUnblocked:  "SeatsUnblocked",
+	RecordEventUpdated:    "EventUpdated",
+	RecordPaymentVoided:   "PaymentVoided",
+	RecordRefundRequested: "RefundRequested",
+	RecordPaymentRefunded: "PaymentRefunded",
 }
 
 func (t RecordType) String() string {
@@ -54,6 +63,8 @@ const (
 	ReasonExpired       ReleaseReason = 1
 	ReasonCancelled     ReleaseReason = 2
 	ReasonPaymentFailed ReleaseReason = 3
+	ReasonRefunded      ReleaseReason = 4 // a booking refunded by an operator
+	reasonMax                         = ReasonRefunded
 )
 
 func (r ReleaseReason) String() string {
@@ -64,6 +75,8 @@ func (r ReleaseReason) String() string {
 		return "cancelled"
 	case ReasonPaymentFailed:
 		return "payment_failed"
+	case ReasonRefunded:
+		return "refunded"
 	}
 	return ""
 }
@@ -90,6 +103,18 @@ type Record struct {
 	// hold replaces earlier ones of theirs (their earliest hold start); 0
 	// means AtUnixMilli. The hold lifetime cap (maxHoldSeconds) counts from it.
 	HoldStartUnixMilli int64
+	// PaymentStarted: the payment token the attempt charges (a test token
+	// or a provider's payment-method id), kept so that the charge can be
+	// sent again after a crash.
+	PaymentToken string
+	// SeatsBooked, PaymentFailed, RefundRequested: the provider's id of the
+	// charge ("pi_..."); PaymentRefunded: the provider's id of the refund.
+	PaymentRef string
+	// SeatsBooked, PaymentFailed, RefundRequested: the provider's event id
+	// of the webhook that told us ("evt_..."), empty when the answer came
+	// from a call. A webhook whose id an attempt already recorded changes
+	// nothing.
+	ProviderEventID string
 }
 
 // Bounds checked by DecodePayload, so that a corrupt length can never make the
@@ -106,9 +131,12 @@ const (
 // Layout, in order: varint AtUnixMilli, string ReservationID, string
 // CustomerID, uvarint len(Seats) then uvarint each seat, varint
 // ExpiresAtUnixMilli, byte Reason, string BookingID, uvarint Attempt, bytes
-// Definition, bytes Plan, and — only when it is not zero — varint
-// HoldStartUnixMilli (so records written before that field existed decode
-// unchanged). A string or bytes field is a uvarint length then the bytes.
+// Definition, bytes Plan, then the optional tail: varint
+// HoldStartUnixMilli, string PaymentToken, string PaymentRef, string
+// ProviderEventID. The tail is written only as far as its last non-zero
+// field (so records written before a field existed decode unchanged, and
+// every accepted payload is exactly what AppendPayload writes). A string or
+// bytes field is a uvarint length then the bytes.
 func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, r.AtUnixMilli)
 	dst = appendString(dst, r.ReservationID)
@@ -125,8 +153,28 @@ func (r *Record) AppendPayload(dst []byte) []byte {
 	dst = append(dst, r.Definition...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Plan)))
 	dst = append(dst, r.Plan...)
-	if r.HoldStartUnixMilli != 0 {
+	tail := 0
+	switch {
+	case r.ProviderEventID != "":
+		tail = 4
+	case r.PaymentRef != "":
+		tail = 3
+	case r.PaymentToken != "":
+		tail = 2
+	case r.HoldStartUnixMilli != 0:
+		tail = 1
+	}
+	if tail >= 1 {
 		dst = binary.AppendVarint(dst, r.HoldStartUnixMilli)
+	}
+	if tail >= 2 {
+		dst = appendString(dst, r.PaymentToken)
+	}
+	if tail >= 3 {
+		dst = appendString(dst, r.PaymentRef)
+	}
+	if tail >= 4 {
+		dst = appendString(dst, r.ProviderEventID)
 	}
 	return dst
 }
@@ -173,12 +221,22 @@ func DecodePayload(seq uint64, typ RecordType, payload []byte) (Record, error) {
 	r.Attempt = uint32(att)
 	r.Definition = d.bytes()
 	r.Plan = d.bytes()
+	// The optional tail, written only as far as its last non-zero field:
+	// a tail that ends in a zero field is not what AppendPayload writes.
+	tail := 0
+	var last bool // the last field read is non-zero
 	if d.err == "" && len(d.b) != 0 {
-		// The optional last field; written only when not zero, so that
-		// every accepted payload is exactly what AppendPayload writes.
-		if r.HoldStartUnixMilli = d.varint(); d.err == "" && r.HoldStartUnixMilli == 0 {
-			d.fail("trailing bytes: a zero hold start is never written")
+		r.HoldStartUnixMilli = d.varint()
+		tail, last = 1, r.HoldStartUnixMilli != 0
+	}
+	for _, f := range []*string{&r.PaymentToken, &r.PaymentRef, &r.ProviderEventID} {
+		if d.err == "" && len(d.b) != 0 {
+			*f = d.str()
+			tail, last = tail+1, *f != ""
 		}
+	}
+	if d.err == "" && tail > 0 && !last {
+		d.fail("trailing bytes: the optional tail ends in a zero field")
 	}
 	if d.err == "" && len(d.b) != 0 {
 		d.fail("trailing bytes")

@@ -29,7 +29,17 @@ func sampleRecords() []Record {
 			ExpiresAtUnixMilli: 71, HoldStartUnixMilli: math.MinInt64},
 		{Seq: 12, Type: RecordSeatsHeld, AtUnixMilli: 12, ReservationID: "r-3", CustomerID: "u", Seats: []int32{8},
 			ExpiresAtUnixMilli: 72, HoldStartUnixMilli: 1},
-		{Seq: math.MaxUint64, Type: RecordEventUpdated, AtUnixMilli: 13, Definition: []byte(`{"status":"cancelled"}`)},
+		{Seq: 13, Type: RecordEventUpdated, AtUnixMilli: 13, Definition: []byte(`{"status":"cancelled"}`)},
+		{Seq: 14, Type: RecordPaymentStarted, AtUnixMilli: 14, ReservationID: "r", CustomerID: "u", Attempt: 1,
+			ExpiresAtUnixMilli: 600_014, PaymentToken: "tok_visa"},
+		{Seq: 15, Type: RecordSeatsBooked, AtUnixMilli: 15, ReservationID: "r", CustomerID: "u", Seats: []int32{1},
+			Attempt: 1, BookingID: "b", PaymentRef: "pi_1", ProviderEventID: "evt_1"},
+		{Seq: 16, Type: RecordPaymentFailed, AtUnixMilli: 16, ReservationID: "r", CustomerID: "u", Attempt: 1, PaymentRef: "pi_1"},
+		{Seq: 17, Type: RecordPaymentVoided, AtUnixMilli: 17, ReservationID: "r", CustomerID: "u", Attempt: 1},
+		{Seq: 18, Type: RecordRefundRequested, AtUnixMilli: 18, ReservationID: "r", CustomerID: "u", Attempt: 1,
+			ProviderEventID: strings.Repeat("e", recordStringBytesMax)},
+		{Seq: math.MaxUint64, Type: RecordPaymentRefunded, AtUnixMilli: 19, ReservationID: "r", CustomerID: "u", Seats: []int32{1},
+			Attempt: 1, PaymentRef: "re_1", HoldStartUnixMilli: 3},
 	}
 }
 
@@ -64,16 +74,24 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("%s: re-encoding differs", r.Type)
 		}
 		// Every truncation fails cleanly, and so does a trailing byte —
-		// but for the one that drops the optional hold start, which reads
-		// as the record without it (the journal frame's checksum covers
-		// the whole payload).
-		base := r
-		base.HoldStartUnixMilli = 0
-		baseLen := len(base.AppendPayload(nil))
+		// but for those that end the optional tail after a non-zero field,
+		// which read as the record without the fields cut off (the journal
+		// frame's checksum covers the whole payload).
+		shorter := map[int]Record{}
+		cut := r
+		for _, zero := range []func(*Record){
+			func(c *Record) { c.ProviderEventID = "" },
+			func(c *Record) { c.PaymentRef = "" },
+			func(c *Record) { c.PaymentToken = "" },
+			func(c *Record) { c.HoldStartUnixMilli = 0 },
+		} {
+			zero(&cut)
+			shorter[len(cut.AppendPayload(nil))] = cut
+		}
 		for n := range len(payload) {
-			if n == baseLen && r.HoldStartUnixMilli != 0 {
-				if got, err := DecodePayload(r.Seq, r.Type, payload[:n]); err != nil || !reflect.DeepEqual(got, base) {
-					t.Fatalf("%s without its hold start: %+v, %v", r.Type, got, err)
+			if want, ok := shorter[n]; ok {
+				if got, err := DecodePayload(r.Seq, r.Type, payload[:n]); err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s cut to %d bytes: %+v, %v; want %+v", r.Type, n, got, err, want)
 				}
 				continue
 			}
@@ -101,7 +119,7 @@ func TestDecodePayloadErrors(t *testing.T) {
 		payload []byte
 	}{
 		{"type-0", 0, valid},
-		{"type-10", 10, valid},
+		{"type-13", 13, valid},
 		{"type-255", 255, valid},
 		{"empty", RecordSeatsHeld, nil},
 		{"string-too-long", RecordSeatsHeld, func() []byte {
@@ -147,6 +165,8 @@ func TestDecodePayloadErrors(t *testing.T) {
 		{"hold-start-zero", RecordSeatsHeld, append(bytes.Clone(valid), 0)},
 		{"hold-start-truncated", RecordSeatsHeld, append(bytes.Clone(valid), 0x80)},
 		{"after-hold-start", RecordSeatsHeld, append(bytes.Clone(valid), 2, 0)},
+		{"tail-ends-in-empty-ref", RecordSeatsHeld, append(bytes.Clone(valid), 0, 1, 't', 0)},
+		{"after-tail", RecordSeatsHeld, append(bytes.Clone(valid), 0, 0, 0, 1, 'e', 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := DecodePayload(42, tc.typ, tc.payload)

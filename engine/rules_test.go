@@ -540,8 +540,67 @@ func TestPayments(t *testing.T) {
 		h.pay(at(50), "u1", "r1")
 		wantRecords(t, h.tick(at(649.999)))
 		wantRecords(t, h.tick(at(650)), "HoldReleased r1 expired")
-		_, err := h.confirm(at(700), "r1", 1, "b1")
+		// The outbox: the released reservation's pending attempt is to be
+		// voided at the provider.
+		wantTasks(t, h.ev.PaymentTasks("r1"), "void r1 1")
+		// A success arriving now took money for seats that are gone: it is
+		// to be refunded, once.
+		recs, err := h.confirm(at(700), "r1", 1, "b1")
 		wantCode(t, err, CodeReservationExpired)
+		wantRecords(t, recs, "RefundRequested r1")
+		wantTasks(t, h.ev.PaymentTasks("r1"), "refund r1 1")
+		recs, err = h.confirm(at(701), "r1", 1, "b1")
+		wantCode(t, err, "")
+		wantRecords(t, recs)
+		wantRecords(t, mustRecs(h.completeRefund(at(702), "r1", 1)), "PaymentRefunded r1")
+		wantTasks(t, h.ev.PaymentTasks("r1"))
+		wantRecords(t, mustRecs(h.completeRefund(at(703), "r1", 1)))
+		h.checkReplay()
+	})
+	t.Run("void", func(t *testing.T) {
+		h := newSmall(t)
+		h.mustHold(at(0), "u1", "r1", "A-1")
+		h.pay(at(1), "u1", "r1")
+		wantTasks(t, h.ev.PaymentTasks("r1"), "charge r1 1")
+		// The current attempt is never voided.
+		wantRecords(t, mustRecs(h.void(at(2), "r1", 1)))
+		h.tick(at(601))
+		wantRecords(t, mustRecs(h.void(at(602), "r1", 1)), "PaymentVoided r1")
+		wantTasks(t, h.ev.PaymentTasks("r1"))
+		// A failure after the void changes nothing; a success is refunded.
+		wantRecords(t, mustRecs(h.fail(at(603), "r1", 1)))
+		recs, err := h.confirm(at(604), "r1", 1, "b1")
+		wantCode(t, err, CodeReservationExpired)
+		wantRecords(t, recs, "RefundRequested r1")
+		_, err = h.void(at(605), "r1", 2)
+		wantCode(t, err, CodeNotPaying)
+		h.checkReplay()
+	})
+	t.Run("operator-refund", func(t *testing.T) {
+		h := newSmall(t)
+		h.mustBook(at(0), "u1", "r1", "A-1", "A-2")
+		bk := h.view(at(0), "u1", "r1").BookingID
+		wantRecords(t, mustRecs(h.refundBooking(at(1), bk)), "RefundRequested r1")
+		// Until the provider has refunded, the booking stands.
+		if h.status("A-1") != SeatBooked || len(h.ev.Bookings()) != 1 {
+			t.Fatalf("booking gone before the refund: %s", h.status("A-1"))
+		}
+		wantTasks(t, h.ev.PaymentTasks("r1"), "refund r1 1")
+		wantRecords(t, mustRecs(h.refundBooking(at(2), bk))) // asked again: same task, no record
+		wantRecords(t, mustRecs(h.completeRefund(at(3), "r1", 1)), "PaymentRefunded r1")
+		if h.status("A-1") != SeatAvailable || len(h.ev.Bookings()) != 0 || h.ev.Counts().Booked != 0 {
+			t.Fatalf("after refund: %s %+v", h.status("A-1"), h.ev.Counts())
+		}
+		v := h.view(at(3), "u1", "r1")
+		if v.Status != StatusReleased || v.ReleaseReason != ReasonRefunded || len(v.Payments) != 1 ||
+			v.Payments[0].State != PaymentRefunded || v.Payments[0].RefundRef != "re_r1" {
+			t.Fatalf("refunded reservation %+v", v)
+		}
+		_, err := h.refundBooking(at(4), bk)
+		wantCode(t, err, CodeBookingNotFound)
+		// The seats are on sale again, and the customer's allowance is back.
+		h.mustBook(at(5), "u1", "r2", "A-1", "A-2", "A-3", "A-4")
+		h.checkReplay()
 	})
 	t.Run("custom-grace", func(t *testing.T) {
 		def := smallDef()
@@ -586,8 +645,10 @@ func TestPayments(t *testing.T) {
 		}
 		_, _, err = h.pay(at(61), "u1", "r1")
 		wantCode(t, err, CodeReservationReleased)
-		_, err = h.confirm(at(61), "r1", 1, "b1")
+		// A success for the failed attempt still took money: refunded.
+		recs, err = h.confirm(at(61), "r1", 1, "b1")
 		wantCode(t, err, CodeReservationReleased)
+		wantRecords(t, recs, "RefundRequested r1")
 		h.checkReplay()
 	})
 	t.Run("second-attempt", func(t *testing.T) {
@@ -603,16 +664,21 @@ func TestPayments(t *testing.T) {
 		recs, err := h.fail(at(4), "r1", 1)
 		wantCode(t, err, "")
 		wantRecords(t, recs)
-		_, err = h.confirm(at(4), "r1", 1, "b1")
+		// A success for the failed attempt took money the second one
+		// will take again: the first goes back.
+		recs, err = h.confirm(at(4), "r1", 1, "b1")
 		wantCode(t, err, CodeNotPaying)
+		wantRecords(t, recs, "RefundRequested r1")
 		if _, err := h.confirm(at(5), "r1", 2, "b1"); err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range []uint32{1, 2, 3} {
+		for _, a := range []uint32{1, 2} {
 			recs, err := h.fail(at(6), "r1", a)
 			wantCode(t, err, "")
 			wantRecords(t, recs)
 		}
+		_, err = h.fail(at(6), "r1", 3)
+		wantCode(t, err, CodeNotPaying)
 		if v := h.view(at(7), "u1", "r1"); v.Status != StatusBooked {
 			t.Fatalf("%s", v.Status)
 		}
@@ -623,8 +689,9 @@ func TestPayments(t *testing.T) {
 		recs, err = h.confirm(at(3600), "r1", 2, "b-other")
 		wantCode(t, err, "")
 		wantRecords(t, recs)
-		_, err = h.confirm(at(3600), "r1", 1, "b1")
-		wantCode(t, err, CodeNotPaying)
+		recs, err = h.confirm(at(3600), "r1", 1, "b1") // its refund is already owed
+		wantCode(t, err, "")
+		wantRecords(t, recs)
 		// Paying a booked reservation again is idempotent.
 		recs, attempt, err = h.pay(at(3600), "u1", "r1")
 		if err != nil || attempt != 0 || len(recs) != 0 {
@@ -650,9 +717,11 @@ func TestPayments(t *testing.T) {
 		wantCode(t, err, CodeReservationNotFound)
 		_, err = h.fail(at(1), "nope", 1)
 		wantCode(t, err, CodeReservationNotFound)
-		recs, err := h.fail(at(1), "r1", 1) // not paying: nothing
-		wantCode(t, err, "")
+		recs, err := h.fail(at(1), "r1", 1) // no such attempt
+		wantCode(t, err, CodeNotPaying)
 		wantRecords(t, recs)
+		_, _, err = h.pay(at(1), "u1", "r1", "")
+		wantCode(t, err, CodeInvalidRequest)
 		h.pay(at(1), "u1", "r1")
 		_, _, err = h.pay(at(2), "u1", "r1")
 		wantCode(t, err, CodePaymentInProgress)
@@ -672,7 +741,7 @@ func TestPayments(t *testing.T) {
 		_, _, err = h.pay(at(4), "u3", "r3")
 		wantCode(t, err, CodeReservationReleased)
 		_, err = h.confirm(at(4), "r3", 1, "b3")
-		wantCode(t, err, CodeReservationReleased)
+		wantCode(t, err, CodeNotPaying) // it never had an attempt
 		h.checkReplay()
 	})
 	t.Run("C07-success-after-resale", func(t *testing.T) {
@@ -681,12 +750,18 @@ func TestPayments(t *testing.T) {
 		h.pay(at(10), "u1", "r1")
 		h.tick(at(610)) // grace over
 		h.mustBook(at(620), "u2", "r2", "A-1")
-		_, err := h.confirm(at(625), "r1", 1, "b1")
+		recs, err := h.confirm(at(625), "r1", 1, "b1")
 		wantCode(t, err, CodeReservationExpired)
+		wantRecords(t, recs, "RefundRequested r1")
 		b := h.ev.Bookings()
 		if len(b) != 1 || b[0].CustomerID != "u2" {
 			t.Fatalf("bookings %+v", b)
 		}
+		wantRecords(t, mustRecs(h.completeRefund(at(626), "r1", 1)), "PaymentRefunded r1")
+		if h.status("A-1") != SeatBooked {
+			t.Fatalf("refunding r1 touched A-1: %s", h.status("A-1"))
+		}
+		h.checkReplay()
 	})
 }
 
@@ -1180,4 +1255,23 @@ func TestValidEventID(t *testing.T) {
 			t.Errorf("ValidEventID(%q) = %v, want %v", id, got, want)
 		}
 	}
+}
+
+// wantTasks checks an event's payment tasks, each as "kind reservation attempt".
+func wantTasks(t *testing.T, tasks []PaymentTask, want ...string) {
+	t.Helper()
+	var got []string
+	for _, k := range tasks {
+		got = append(got, fmt.Sprintf("%s %s %d", k.Kind, k.ReservationID, k.Attempt))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("payment tasks %q, want %q", got, want)
+	}
+}
+
+func mustRecs(recs []Record, err error) []Record {
+	if err != nil {
+		panic(err)
+	}
+	return recs
 }

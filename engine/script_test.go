@@ -394,7 +394,7 @@ func (s *script) result(recs []Record, err error) []string {
 			fmt.Fprintf(&b, " %s", r.Reason)
 		case RecordPaymentStarted:
 			fmt.Fprintf(&b, " attempt=%d grace-until=%s", r.Attempt, rel(r.ExpiresAtUnixMilli))
-		case RecordPaymentFailed:
+		case RecordPaymentFailed, RecordPaymentVoided, RecordRefundRequested, RecordPaymentRefunded:
 			fmt.Fprintf(&b, " attempt=%d", r.Attempt)
 		case RecordSeatsBooked:
 			fmt.Fprintf(&b, " attempt=%d booking=%s", r.Attempt, r.BookingID)

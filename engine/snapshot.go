@@ -11,10 +11,14 @@ import (
 
 // Snapshot versions: 1 had no definition and no hold starts (RestoreEvent
 // still reads it: the definition is then the created one, and every hold
-// started when it was made); 2 is what MarshalSnapshot writes.
+// started when it was made); 2 had no payment attempts (RestoreEvent reads
+// it: a paying or booked reservation then has its current attempt pending
+// or succeeded, without token or references); 3 is what MarshalSnapshot
+// writes.
 const (
 	snapshotVersion1 = 1
-	snapshotVersion  = 2
+	snapshotVersion2 = 2
+	snapshotVersion  = 3
 )
 
 // MarshalSnapshot encodes the event's state as of Seq, with its current
@@ -28,7 +32,10 @@ const (
 // indexes | uvarint n, n reservations in creation order (string id, string
 // customer, byte status, uvarint createdSeq, varint createdAt, varint
 // holdStart, varint expiresAt, varint heldUntil, uvarint attempts, string
-// bookingID, varint bookedAt, byte reason, uvarint n, n seat indexes) |
+// bookingID, varint bookedAt, byte reason, uvarint n, n seat indexes,
+// uvarint n, n payment attempts (uvarint attempt, byte state, varint
+// startedAt, string token, string ref, string refundRef, uvarint n, n
+// provider event ids)) |
 // uvarint n, n positions (in the reservation list) of released reservations
 // in release order.
 func (e *Event) MarshalSnapshot() []byte {
@@ -69,6 +76,19 @@ func (e *Event) MarshalSnapshot() []byte {
 		b = binary.AppendVarint(b, r.bookedAt)
 		b = append(b, byte(r.reason))
 		b = appendSeats(b, r.seats)
+		b = binary.AppendUvarint(b, uint64(len(r.payments)))
+		for _, p := range r.payments {
+			b = binary.AppendUvarint(b, uint64(p.attempt))
+			b = append(b, byte(p.state))
+			b = binary.AppendVarint(b, p.startedAt)
+			b = appendString(b, p.token)
+			b = appendString(b, p.ref)
+			b = appendString(b, p.refundRef)
+			b = binary.AppendUvarint(b, uint64(len(p.events)))
+			for _, id := range p.events {
+				b = appendString(b, id)
+			}
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.released)))
 	for _, r := range e.released {
@@ -103,14 +123,14 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		return nil, Errorf(CodeCorruptRecord, "snapshot of event %q: %s", e.def.ID, msg)
 	}
 	version := d.byte()
-	if version != snapshotVersion && version != snapshotVersion1 {
+	if version < snapshotVersion1 || version > snapshotVersion {
 		return bad("unknown snapshot version")
 	}
 	e.seq = d.uvarint()
 	if e.seq < 1 {
 		return bad("sequence is zero")
 	}
-	if version >= snapshotVersion {
+	if version >= snapshotVersion2 {
 		blob := d.bytes()
 		if d.err != "" {
 			return bad("")
@@ -177,7 +197,7 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		r.createdSeq = d.uvarint()
 		r.createdAt = d.varint()
 		r.holdStart = r.createdAt
-		if version >= snapshotVersion {
+		if version >= snapshotVersion2 {
 			r.holdStart = d.varint()
 		}
 		r.expiresAt = d.varint()
@@ -188,6 +208,11 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		r.bookedAt = d.varint()
 		r.reason = ReleaseReason(d.byte())
 		r.seats = seats()
+		if version >= snapshotVersion {
+			r.payments = d.payments(r.attempts)
+		} else {
+			r.payments = impliedPayments(r)
+		}
 		if d.err != "" {
 			return bad("")
 		}
@@ -199,9 +224,10 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 			// Only a released reservation has a reason, only a booked
 			// one a booking id, and a payment started before paying or
 			// booked.
-			(r.status == StatusReleased) != (r.reason != ReasonNone) || r.reason > ReasonPaymentFailed ||
-			(r.status == StatusBooked) != (r.bookingID != "") ||
-			(r.status == StatusPaying || r.status == StatusBooked) && r.attempts == 0 {
+			(r.status == StatusReleased) != (r.reason != ReasonNone) || r.reason > reasonMax ||
+			(r.status == StatusBooked || r.reason == ReasonRefunded) != (r.bookingID != "") ||
+			(r.status == StatusPaying || r.status == StatusBooked) && r.attempts == 0 ||
+			!paymentsConsistent(r) {
 			return bad("reservation " + r.id + " is inconsistent")
 		}
 		for _, s := range r.seats {
@@ -266,4 +292,70 @@ func countReleased(all []*reservation) int {
 		}
 	}
 	return n
+}
+
+// payments reads a reservation's payment attempts: attempts ascending, from
+// 1 to at most the reservation's attempt count.
+func (d *decoder) payments(attempts uint32) []*payment {
+	n := d.uvarint()
+	if n > uint64(attempts) || n > uint64(len(d.b)) {
+		d.fail("payment attempt count out of bounds")
+		return nil
+	}
+	var out []*payment
+	for range n {
+		p := &payment{}
+		a := d.uvarint()
+		p.state = PaymentState(d.byte())
+		p.startedAt = d.varint()
+		p.token = d.str()
+		p.ref = d.str()
+		p.refundRef = d.str()
+		ne := d.uvarint()
+		if ne > uint64(len(d.b)) {
+			d.fail("provider event count out of bounds")
+			return nil
+		}
+		for range ne {
+			p.events = append(p.events, d.str())
+		}
+		if a == 0 || a > uint64(attempts) || p.state > paymentStateMax || (len(out) > 0 && uint64(out[len(out)-1].attempt) >= a) {
+			d.fail("payment attempt out of order or unknown state")
+			return nil
+		}
+		p.attempt = uint32(a)
+		out = append(out, p)
+	}
+	return out
+}
+
+// impliedPayments gives a reservation of a version 2 snapshot the attempt
+// its status implies.
+func impliedPayments(r *reservation) []*payment {
+	switch r.status {
+	case StatusPaying:
+		return []*payment{{attempt: r.attempts, state: PaymentPending}}
+	case StatusBooked:
+		return []*payment{{attempt: r.attempts, state: PaymentSucceeded}}
+	}
+	return nil
+}
+
+// paymentsConsistent reports whether a reservation's status agrees with its
+// attempts: paying means its current attempt is pending, booked that it
+// succeeded or its refund is pending.
+func paymentsConsistent(r *reservation) bool {
+	var cur *payment
+	if n := len(r.payments); n > 0 && r.payments[n-1].attempt == r.attempts {
+		cur = r.payments[n-1]
+	}
+	switch r.status {
+	case StatusPaying:
+		return cur != nil && cur.state == PaymentPending
+	case StatusBooked:
+		return cur != nil && (cur.state == PaymentSucceeded || cur.state == PaymentRefundPending)
+	case StatusReleased:
+		return r.reason != ReasonRefunded || cur != nil && cur.state == PaymentRefunded
+	}
+	return true
 }

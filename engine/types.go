@@ -187,9 +187,10 @@ type ReservationView struct {
 	CreatedAt     time.Time
 	TotalCents    int64
 	Currency      string
-	BookingID     string        // set when booked
-	ReleaseReason ReleaseReason // set when released
-	Attempts      uint32        // payment attempts started
+	BookingID     string               // set when booked
+	ReleaseReason ReleaseReason        // set when released
+	Attempts      uint32               // payment attempts started
+	Payments      []PaymentAttemptView // the journaled attempts, in order (operators read them)
 }
 
 // Booking is the immutable record of a paid reservation.
@@ -199,7 +200,10 @@ type Booking struct {
 	CustomerID    string
 	Seats         []string
 	TotalCents    int64
+	Currency      string
 	BookedAt      time.Time
+	Attempt       uint32 // the payment attempt that paid
+	PaymentRef    string // the provider's id of that charge ("pi_..."), when known
 }
 
 // SeatChange is one seat's new status, as published to seat-map readers.

@@ -59,6 +59,18 @@ func sampleRecords() []engine.Record {
 			CustomerID: "cust-42", Seats: []int32{0, 1}, ExpiresAtUnixMilli: t0 + 608000, HoldStartUnixMilli: t0 + 1000},
 		{Seq: 10, Type: engine.RecordEventUpdated, AtUnixMilli: t0 + 9000,
 			Definition: []byte(`{"salesEndAt":"2026-02-01T00:00:00Z","orphanSeats":"prevent","status":"cancelled"}`)},
+		// Payments with the provider's references (the outbox of D19).
+		{Seq: 11, Type: engine.RecordPaymentStarted, AtUnixMilli: t0 + 10000, ReservationID: "rsv-0004",
+			CustomerID: "cust-9", ExpiresAtUnixMilli: t0 + 610000, Attempt: 1, PaymentToken: "tok_visa"},
+		{Seq: 12, Type: engine.RecordSeatsBooked, AtUnixMilli: t0 + 11000, ReservationID: "rsv-0004",
+			CustomerID: "cust-9", Seats: []int32{5}, BookingID: "bkg-0002", Attempt: 1,
+			PaymentRef: "pi_3Golden", ProviderEventID: "evt_1Golden"},
+		{Seq: 13, Type: engine.RecordPaymentVoided, AtUnixMilli: t0 + 12000, ReservationID: "rsv-0005",
+			CustomerID: "cust-9", Attempt: 1},
+		{Seq: 14, Type: engine.RecordRefundRequested, AtUnixMilli: t0 + 13000, ReservationID: "rsv-0006",
+			CustomerID: "cust-9", Attempt: 2, PaymentRef: "pi_3Late", ProviderEventID: "evt_1Late"},
+		{Seq: 15, Type: engine.RecordPaymentRefunded, AtUnixMilli: t0 + 14000, ReservationID: "rsv-0004",
+			CustomerID: "cust-9", Seats: []int32{5}, Attempt: 1, PaymentRef: "re_3Golden"},
 	}
 }
 

@@ -119,9 +119,7 @@ func (s *Server) adminReservation(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, adminReservationView{
-		reservationView: newReservationView(res), CustomerID: res.CustomerID, PaymentAttempts: res.Attempts,
-	})
+	s.writeJSON(w, r, http.StatusOK, newAdminReservationView(res))
 }
 
 // adminSystem is requireAdmin, then the actor system (503 while not

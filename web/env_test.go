@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/actors/payment"
 	"github.com/boxoffice/boxoffice/engine"
 	"github.com/boxoffice/boxoffice/persistence"
 	"go.uber.org/goleak"
@@ -41,7 +44,17 @@ type env struct {
 	srv    *Server
 	http   *httptest.Server
 	client *http.Client
+	// pay is the simulated payment provider in manual mode: a charge that
+	// answers "processing" settles, and its webhook is delivered to this
+	// server, only when a test calls pay.Settle.
+	provider *payment.Simulated
+	// webhooksDown makes the provider's webhook deliveries fail (the
+	// server is unreachable for them).
+	webhooksDown atomic.Bool
 }
+
+// testWebhookSecret signs the simulated provider's webhooks in tests.
+const testWebhookSecret = "whsec_test_0123456789abcdef0123456789abcdef"
 
 type envOption func(*Config)
 
@@ -62,6 +75,8 @@ func newEnvWith(t testing.TB, actorsOpt func(*actors.Config), opts ...envOption)
 		AnonymousSessions: true,
 		SessionSecret:     testSessionSecret,
 		Now:               e.clock.Now,
+		PaymentProvider:   "simulated",
+		WebhookSecret:     testWebhookSecret,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -75,7 +90,20 @@ func newEnvWith(t testing.TB, actorsOpt func(*actors.Config), opts ...envOption)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg := actors.Config{Journal: e.store, Clock: e.clock, Logger: log, Feed: srv.Hub()}
+	e.provider, err = payment.OpenSimulated(payment.SimulatedConfig{
+		LedgerPath: filepath.Join(t.TempDir(), "ledger.jsonl"), WebhookSecret: testWebhookSecret,
+		WebhookURL: func() string {
+			if e.webhooksDown.Load() {
+				return "http://127.0.0.1:1"
+			}
+			return e.http.URL
+		},
+		Manual: true, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acfg := actors.Config{Journal: e.store, Clock: e.clock, Logger: log, Feed: srv.Hub(), Payments: e.provider}
 	if actorsOpt != nil {
 		actorsOpt(&acfg)
 	}
@@ -93,6 +121,9 @@ func newEnvWith(t testing.TB, actorsOpt func(*actors.Config), opts ...envOption)
 		defer cancel()
 		if err := e.sys.Close(ctx); err != nil {
 			t.Errorf("close actors: %v", err)
+		}
+		if err := e.provider.Close(); err != nil {
+			t.Errorf("close the payment provider: %v", err)
 		}
 		if err := e.store.Close(); err != nil {
 			t.Errorf("close store: %v", err)

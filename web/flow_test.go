@@ -80,7 +80,9 @@ func TestReservationFlow(t *testing.T) {
 	}
 	var admin adminReservationView
 	e.do(http.MethodGet, "/v1/admin/reservations/"+r.ID, testAdminToken, nil).decode(t, &admin)
-	if admin.CustomerID == "" || admin.PaymentAttempts != 2 || admin.Status != "booked" {
+	if admin.CustomerID == "" || len(admin.Attempts) != 2 || admin.Status != "booked" ||
+		admin.Attempts[0].State != "failed" || admin.Attempts[1].State != "succeeded" || admin.Attempts[1].PaymentRef == "" ||
+		bookings.Bookings[0].PaymentRef != admin.Attempts[1].PaymentRef {
 		t.Fatalf("admin view = %+v", admin)
 	}
 	e.do(http.MethodGet, "/v1/admin/reservations/rnope.flow", testAdminToken, nil).wantProblem(t, 404, engine.CodeReservationNotFound)

@@ -411,7 +411,7 @@ func TestLiveFanoutClients(t *testing.T) {
 	const verifiers = 20 // take a snapshot and decode every frame in full
 
 	subs := make([]*fanoutSubscriber, n)
-	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10}
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	errs := make(chan error, n)

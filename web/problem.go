@@ -25,6 +25,7 @@ const (
 	codeSessionsDisabled     engine.Code = "anonymous_sessions_disabled"
 	codeNotReady             engine.Code = "not_ready"
 	codeInternal             engine.Code = "internal"
+	codeInvalidSignature     engine.Code = "invalid_signature"
 )
 
 // problemKind is what a code means over HTTP.
@@ -57,6 +58,7 @@ var problemKinds = map[engine.Code]problemKind{
 	engine.CodeAlreadyBooked:       {http.StatusConflict, "Already booked"},
 	engine.CodeNotPaying:           {http.StatusConflict, "Reservation is not paying"},
 	engine.CodeCorruptRecord:       {http.StatusInternalServerError, "Corrupt journal record"},
+	engine.CodeBookingNotFound:     {http.StatusNotFound, "Booking not found"},
 
 	actors.CodeEventUnavailable:   {http.StatusServiceUnavailable, "Event unavailable"},
 	actors.CodeStorageUnavailable: {http.StatusServiceUnavailable, "Storage unavailable"},
@@ -73,6 +75,7 @@ var problemKinds = map[engine.Code]problemKind{
 	codeSessionsDisabled:     {http.StatusForbidden, "Anonymous sessions disabled"},
 	codeNotReady:             {http.StatusServiceUnavailable, "Not ready"},
 	codeInternal:             {http.StatusInternalServerError, "Internal error"},
+	codeInvalidSignature:     {http.StatusBadRequest, "Invalid webhook signature"},
 }
 
 // retryAfterSeconds is the Retry-After a 503 carries: the condition (a full

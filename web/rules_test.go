@@ -42,7 +42,7 @@ func (e *env) restart() {
 	if err := e.sys.Close(ctx); err != nil {
 		e.t.Fatalf("close actors: %v", err)
 	}
-	sys, err := actors.Start(ctx, actors.Config{Journal: e.store, Clock: e.clock, Logger: testLogger(e.t), Feed: e.srv.Hub()})
+	sys, err := actors.Start(ctx, actors.Config{Journal: e.store, Clock: e.clock, Logger: testLogger(e.t), Feed: e.srv.Hub(), Payments: e.provider})
 	if err != nil {
 		e.t.Fatalf("restart actors: %v", err)
 	}

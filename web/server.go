@@ -49,7 +49,21 @@ type Config struct {
 	// Registry receives the server's metrics and is served at /metrics; nil:
 	// a new registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// PaymentProvider names the provider whose webhooks POST
+	// /v1/payments/webhooks/{provider} accepts ("simulated", "stripe");
+	// "" turns the endpoint off (404).
+	PaymentProvider string
+	// WebhookSecret verifies the provider's webhook signatures (Stripe's
+	// scheme: "whsec_..." or the simulated provider's secret).
+	WebhookSecret string
+	// WebhookTolerance is how old a webhook's signed timestamp may be;
+	// 0: DefaultWebhookTolerance.
+	WebhookTolerance time.Duration
 }
+
+// DefaultWebhookTolerance is Stripe's default tolerance for a webhook's
+// signed timestamp.
+const DefaultWebhookTolerance = 5 * time.Minute
 
 // DefaultRequestTimeout bounds a request when Config.RequestTimeout is 0. It
 // is longer than the actor system's own request timeout (5 s), so that the
@@ -71,8 +85,15 @@ type Server struct {
 	metrics     *metrics
 	router      *chi.Mux
 	limiter     *httprate.RateLimiter // nil: off
+	webhooks    webhookConfig
 
 	sys atomic.Pointer[systemRef]
+}
+
+// webhookConfig is what the payment webhook endpoint verifies with.
+type webhookConfig struct {
+	provider, secret string
+	tolerance        time.Duration
 }
 
 type systemRef struct{ System }
@@ -80,7 +101,16 @@ type systemRef struct{ System }
 // NewServer returns a server for cfg. It fails on an unusable configuration
 // (a short session secret, an unreadable public key).
 func NewServer(cfg Config) (*Server, error) {
-	s := &Server{log: cfg.Logger, now: cfg.Now, timeout: cfg.RequestTimeout}
+	s := &Server{
+		log: cfg.Logger, now: cfg.Now, timeout: cfg.RequestTimeout,
+		webhooks: webhookConfig{provider: cfg.PaymentProvider, secret: cfg.WebhookSecret, tolerance: cfg.WebhookTolerance},
+	}
+	if s.webhooks.tolerance <= 0 {
+		s.webhooks.tolerance = DefaultWebhookTolerance
+	}
+	if cfg.PaymentProvider != "" && cfg.WebhookSecret == "" {
+		return nil, errors.New("web: a payment provider's webhooks need a webhook secret")
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -185,8 +215,12 @@ func (s *Server) routes() *chi.Mux {
 			r.Post("/admin/events/{eventId}/unblock", s.unblockSeats)
 			r.Get("/admin/events/{eventId}/bookings", s.listBookings)
 			r.Get("/admin/reservations/{reservationId}", s.adminReservation)
+			r.Post("/admin/bookings/{bookingId}/refund", s.refundBooking)
 		})
 		r.With(s.withTimeout(adminCreateTimeout)).Post("/admin/events", s.createEvent)
+		// The provider authenticates by signature, not by token, and is
+		// not rate limited per customer.
+		r.Post("/payments/webhooks/{provider}", s.paymentWebhook)
 		r.Get("/events/{eventId}/live", s.live) // a WebSocket: no request timeout
 	})
 	return r

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/actors/payment"
 	"github.com/boxoffice/boxoffice/engine"
 )
 
@@ -37,7 +38,8 @@ type System interface {
 	Reservations(ctx context.Context, customerID, eventID string) ([]engine.ReservationView, error)
 	// AdminReservation returns any reservation, for operators.
 	AdminReservation(ctx context.Context, reservationID string) (engine.ReservationView, error)
-	// Pay charges the reservation with the simulated provider.
+	// Pay charges the reservation with the payment provider: booked, or
+	// paying while the provider answers later.
 	Pay(ctx context.Context, customerID, reservationID, paymentToken string) (engine.ReservationView, error)
 	// Cancel releases a held reservation; idempotent.
 	Cancel(ctx context.Context, customerID, reservationID string) error
@@ -47,6 +49,12 @@ type System interface {
 	Unblock(ctx context.Context, eventID string, seatIDs []string) error
 	// Bookings lists an event's bookings.
 	Bookings(ctx context.Context, eventID string) ([]engine.Booking, error)
+	// PaymentWebhook applies a verified provider event; reservation_not_found
+	// or not_paying when the attempt is unknown (yet).
+	PaymentWebhook(ctx context.Context, ev payment.WebhookEvent) error
+	// RefundBooking refunds a booking with the provider and returns its
+	// seats to sale: booking_not_found.
+	RefundBooking(ctx context.Context, bookingID string) (engine.ReservationView, error)
 }
 
 // The actor system is the System, and the Hub is its seat feed.

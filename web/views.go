@@ -72,12 +72,37 @@ func newReservationView(v engine.ReservationView) reservationView {
 	return rv
 }
 
-// adminReservationView adds what operators see: the customer and the number
-// of payment attempts.
+// adminReservationView adds what operators see: the customer and the
+// payment attempts with their states.
 type adminReservationView struct {
 	reservationView
-	CustomerID      string `json:"customerId"`
-	PaymentAttempts uint32 `json:"paymentAttempts"`
+	CustomerID string               `json:"customerId"`
+	Attempts   []paymentAttemptView `json:"paymentAttempts"`
+}
+
+// paymentAttemptView is one payment attempt as operators read it.
+type paymentAttemptView struct {
+	Attempt        uint32    `json:"attempt"`
+	State          string    `json:"state"` // pending, succeeded, failed, voided, refund_pending, refunded
+	StartedAt      time.Time `json:"startedAt"`
+	PaymentRef     string    `json:"paymentRef,omitempty"`
+	RefundRef      string    `json:"refundRef,omitempty"`
+	ProviderEvents []string  `json:"providerEvents"`
+}
+
+func newAdminReservationView(res engine.ReservationView) adminReservationView {
+	v := adminReservationView{reservationView: newReservationView(res), CustomerID: res.CustomerID, Attempts: []paymentAttemptView{}}
+	for _, p := range res.Payments {
+		events := p.Events
+		if events == nil {
+			events = []string{}
+		}
+		v.Attempts = append(v.Attempts, paymentAttemptView{
+			Attempt: p.Attempt, State: p.State.String(), StartedAt: p.StartedAt,
+			PaymentRef: p.Ref, RefundRef: p.RefundRef, ProviderEvents: events,
+		})
+	}
+	return v
 }
 
 // bookingView is one entry of GET /v1/admin/events/{id}/bookings.
@@ -89,6 +114,7 @@ type bookingView struct {
 	TotalCents    int64     `json:"totalCents"`
 	Currency      string    `json:"currency,omitempty"`
 	BookedAt      time.Time `json:"bookedAt"`
+	PaymentRef    string    `json:"paymentRef,omitempty"` // the provider's charge id
 }
 
 func newBookingView(b engine.Booking, currency string) bookingView {
@@ -98,7 +124,7 @@ func newBookingView(b engine.Booking, currency string) bookingView {
 	}
 	return bookingView{
 		ID: b.ID, ReservationID: b.ReservationID, CustomerID: b.CustomerID, Seats: seats,
-		TotalCents: b.TotalCents, Currency: currency, BookedAt: b.BookedAt.UTC(),
+		TotalCents: b.TotalCents, Currency: currency, BookedAt: b.BookedAt.UTC(), PaymentRef: b.PaymentRef,
 	}
 }
 

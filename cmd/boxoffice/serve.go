@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/boxoffice/boxoffice/actors"
+	"github.com/boxoffice/boxoffice/actors/payment"
 	"github.com/boxoffice/boxoffice/cmd/boxoffice/demo"
 	"github.com/boxoffice/boxoffice/engine"
 	"github.com/boxoffice/boxoffice/persistence"
@@ -34,6 +35,12 @@ type Options struct {
 	RateLimitPerSecond int    `default:"50" env:"BOXOFFICE_RATE_LIMIT_PER_SECOND" help:"Requests per second per customer (or client IP without a token); 0 turns it off."`
 	LogFormat          string `default:"text" enum:"text,json" env:"BOXOFFICE_LOG_FORMAT" help:"Log format: text or json."`
 	SnapshotEvery      int    `default:"20000" env:"BOXOFFICE_SNAPSHOT_EVERY" help:"Snapshot an event every this many journal records (bounds recovery time)."`
+
+	PaymentProvider       string        `default:"simulated" enum:"simulated,stripe" env:"BOXOFFICE_PAYMENT_PROVIDER" help:"Payment provider: simulated (built in; Stripe-style test tokens, ledger in DATA/payments) or stripe."`
+	SimulatedPaymentDelay time.Duration `default:"3s" env:"BOXOFFICE_SIMULATED_PAYMENT_DELAY" help:"How long the simulated provider takes to confirm tok_delayed (and fail tok_delayed_fail) by webhook."`
+	StripeKey             string        `env:"BOXOFFICE_STRIPE_KEY" help:"Stripe secret API key (sk_...); required with --payment-provider stripe."`
+	StripeWebhookSecret   string        `env:"BOXOFFICE_STRIPE_WEBHOOK_SECRET" help:"Stripe webhook signing secret (whsec_...); required with --payment-provider stripe."`
+	StripeAPIBase         string        `name:"stripe-api-base" env:"BOXOFFICE_STRIPE_API_BASE" help:"Stripe API base URL (default Stripe's own; for example a stripe-mock address)."`
 }
 
 // Bounds of the HTTP server and of shutdown.
@@ -67,6 +74,8 @@ type Main struct {
 	served     chan error // the result of http.Server.Serve
 	store      *persistence.Store
 	system     *actors.System
+	payments   payment.Provider
+	closePay   func() error // stops the simulated provider; nil for others
 	adminToken string
 
 	ready bool // Run finished: Close then reports a stop, not a failed start
@@ -112,6 +121,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	provider, webhookSecret, err := m.openPayments(secrets)
+	if err != nil {
+		return err
+	}
 	var publicKey []byte
 	if o.JWTPublicKey != "" {
 		if publicKey, err = os.ReadFile(o.JWTPublicKey); err != nil {
@@ -126,6 +139,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		JWTHS256Secret:     []byte(o.JWTHS256Secret),
 		JWTPublicKeyPEM:    publicKey,
 		RateLimitPerSecond: o.RateLimitPerSecond,
+		PaymentProvider:    provider,
+		WebhookSecret:      webhookSecret,
 	})
 	if err != nil {
 		return err
@@ -153,6 +168,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger:               m.log,
 		Feed:                 m.web.Hub(),
 		SnapshotEveryRecords: o.SnapshotEvery,
+		Payments:             m.payments,
 	})
 	if err != nil {
 		return err
@@ -174,6 +190,63 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.log.Info("boxoffice is serving", attrs...)
 	m.ready = true
 	return nil
+}
+
+// openPayments opens the configured payment provider and returns its name
+// and the secret its webhooks are signed with. The simulated provider keeps
+// its ledger in DATA/payments/ledger.jsonl and signs with a secret generated
+// once into DATA/secrets/webhook-secret; its webhooks go to this server's
+// own listen address.
+func (m *Main) openPayments(secrets string) (name, webhookSecret string, err error) {
+	o := &m.Options
+	switch o.PaymentProvider {
+	case "stripe":
+		if o.StripeKey == "" || o.StripeWebhookSecret == "" {
+			return "", "", errors.New("--payment-provider stripe needs --stripe-key and --stripe-webhook-secret")
+		}
+		m.payments, err = payment.NewStripe(payment.StripeConfig{Key: o.StripeKey, APIBase: o.StripeAPIBase})
+		if err != nil {
+			return "", "", fmt.Errorf("stripe: %w", err)
+		}
+		return "stripe", o.StripeWebhookSecret, nil
+	case "simulated", "":
+		if o.SimulatedPaymentDelay < 0 {
+			return "", "", fmt.Errorf("--simulated-payment-delay must not be negative, not %s", o.SimulatedPaymentDelay)
+		}
+		if webhookSecret, err = loadOrCreateSecret(filepath.Join(secrets, "webhook-secret")); err != nil {
+			return "", "", err
+		}
+		if err := os.MkdirAll(filepath.Join(o.Data, "payments"), 0o700); err != nil {
+			return "", "", fmt.Errorf("payments directory: %w", err)
+		}
+		sim, err := payment.OpenSimulated(payment.SimulatedConfig{
+			LedgerPath:    filepath.Join(o.Data, "payments", "ledger.jsonl"),
+			Delay:         o.SimulatedPaymentDelay,
+			WebhookSecret: webhookSecret,
+			WebhookURL:    m.selfURL,
+			Logger:        m.log,
+		})
+		if err != nil {
+			return "", "", fmt.Errorf("simulated payment provider: %w", err)
+		}
+		m.payments, m.closePay = sim, sim.Close
+		return "simulated", webhookSecret, nil
+	}
+	return "", "", fmt.Errorf("unknown payment provider %q (simulated or stripe)", o.PaymentProvider)
+}
+
+// selfURL is this server's own base URL, for the simulated provider's
+// webhooks: the listen address, with a wildcard host made loopback.
+func (m *Main) selfURL() string {
+	addr := m.Addr()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // createDemoEvents creates the demo events that do not exist yet.
@@ -236,6 +309,13 @@ func (m *Main) Close() error {
 			defer cancel()
 			if err := m.system.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close actors: %w", err))
+			}
+		}
+		if m.closePay != nil {
+			// The simulated provider is "elsewhere": its ledger keeps what
+			// it owes (webhooks not yet delivered) for the next start.
+			if err := m.closePay(); err != nil {
+				errs = append(errs, fmt.Errorf("close the simulated payment provider: %w", err))
 			}
 		}
 		if m.store != nil {

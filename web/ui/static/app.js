@@ -17,6 +17,8 @@ const testCards = [
   { token: 'tok_visa', label: 'Visa •••• 4242 (succeeds)' },
   { token: 'tok_mastercard', label: 'Mastercard •••• 4444 (succeeds)' },
   { token: 'tok_chargeDeclined', label: 'Card declined (test)' },
+  { token: 'tok_delayed', label: 'Card confirmed later by the bank (test)' },
+  { token: 'tok_delayed_fail', label: 'Card failed later by the bank (test)' },
 ];
 
 // DOM helpers -----------------------------------------------------------------
