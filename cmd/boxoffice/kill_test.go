@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/boxoffice/boxoffice/actors/payment"
 )
 
 // These tests build and run the real binary: they are what an operator
@@ -57,7 +59,8 @@ func startServer(t *testing.T, bin, dataDir string) *server {
 	addr := freeAddr(t)
 	s := &server{base: "http://" + addr, logs: &bytes.Buffer{}}
 	s.cmd = exec.Command(bin, "serve", "--demo", "--data", dataDir, "--addr", addr,
-		"--admin-token", killAdminToken, "--rate-limit-per-second", "0", "--log-format", "json")
+		"--admin-token", killAdminToken, "--rate-limit-per-second", "0", "--log-format", "json",
+		"--simulated-payment-delay", "300ms")
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -134,6 +137,7 @@ type reservationView struct {
 type ack struct {
 	token     string
 	res       reservationView
+	paid      bool // a payment was accepted (200 booked or 202 paying)
 	booked    bool // the payment was acknowledged (200 booked)
 	cancelled bool // the cancel was acknowledged (204)
 }
@@ -221,12 +225,15 @@ func TestKillAndRestart(t *testing.T) {
 				mu.Unlock()
 				switch rng.IntN(3) {
 				case 0, 1:
+					// Some payments confirm by webhook 300 ms later: the
+					// kill finds payments in flight.
+					token := []string{"tok_visa", "tok_delayed", "tok_delayed_fail"}[rng.IntN(3)]
 					var paid reservationView
-					if code, _ := c.do("POST", "/v1/reservations/"+r.ID+"/pay", map[string]any{"paymentToken": "tok_visa"}, &paid); code == 200 && paid.Status == "booked" {
-						mu.Lock()
-						a.booked = true
-						mu.Unlock()
-					}
+					code, _ := c.do("POST", "/v1/reservations/"+r.ID+"/pay", map[string]any{"paymentToken": token}, &paid)
+					mu.Lock()
+					a.paid = code == 200 || code == 202
+					a.booked = code == 200 && paid.Status == "booked"
+					mu.Unlock()
 				case 2:
 					if code, _ := c.do("DELETE", "/v1/reservations/"+r.ID, nil, nil); code == 204 {
 						mu.Lock()
@@ -257,6 +264,30 @@ func TestKillAndRestart(t *testing.T) {
 
 	srv = startServer(t, bin, data)
 	now := time.Now()
+	// Payments in flight at the kill settle: the journal's pending attempts
+	// are asked again, the simulated provider's undelivered webhooks come.
+	admin := &httpClient{base: srv.base, token: killAdminToken, http: http.DefaultClient}
+	attempts := map[string]adminView{} // reservation → its admin view, once settled
+	settleBy := time.Now().Add(30 * time.Second)
+	for _, a := range acks {
+		if !a.paid {
+			continue
+		}
+		for {
+			var v adminView
+			if code, body := admin.do("GET", "/v1/admin/reservations/"+a.res.ID, nil, &v); code != 200 {
+				t.Fatalf("admin reservation %s: %d %s", a.res.ID, code, body)
+			}
+			if v.settled() {
+				attempts[a.res.ID] = v
+				break
+			}
+			if time.Now().After(settleBy) {
+				t.Fatalf("reservation %s still owes provider work 30 s after the restart: %+v", a.res.ID, v)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	held := map[string]string{} // seat → reservation, over live and booked reservations
 	booked := 0
 	for _, a := range acks {
@@ -288,7 +319,6 @@ func TestKillAndRestart(t *testing.T) {
 			}
 		}
 	}
-	admin := &httpClient{base: srv.base, token: killAdminToken, http: http.DefaultClient}
 	var bookings struct {
 		Bookings []struct {
 			ID    string   `json:"id"`
@@ -317,6 +347,7 @@ func TestKillAndRestart(t *testing.T) {
 	if err := srv.cmd.Wait(); err != nil {
 		t.Fatalf("graceful shutdown: %v\n%s", err, srv.logs)
 	}
+	checkMoney(t, filepath.Join(data, "payments", "ledger.jsonl"), attempts)
 
 	// verify: clean journals pass.
 	out, err := exec.Command(bin, "verify", "--data", data).CombinedOutput()
@@ -375,4 +406,74 @@ func flipJournalByte(t *testing.T, dir, eventID string, seq uint64) {
 	if err := db.Set(key, v, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// adminView is what the money check reads of GET /v1/admin/reservations/{id}.
+type adminView struct {
+	Status   string `json:"status"`
+	Attempts []struct {
+		Attempt   uint32 `json:"attempt"`
+		State     string `json:"state"`
+		RefundRef string `json:"refundRef"`
+	} `json:"paymentAttempts"`
+}
+
+// settled: no attempt still owes provider work.
+func (v adminView) settled() bool {
+	for _, a := range v.Attempts {
+		if a.State == "pending" || a.State == "refund_pending" {
+			return false
+		}
+	}
+	return true
+}
+
+// checkMoney holds the provider's ledger against the journal's attempts: a
+// charge that took money paid for a booking, or was refunded — never
+// charged without a seat — and every attempt the journal calls succeeded
+// took money at the provider.
+func checkMoney(t *testing.T, ledger string, attempts map[string]adminView) {
+	t.Helper()
+	sim, err := payment.OpenSimulated(payment.SimulatedConfig{
+		LedgerPath: ledger, WebhookSecret: "unused-for-reading", WebhookURL: func() string { return "" }, Manual: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	charged := map[string]payment.LedgerEntry{}
+	refunded, booked := 0, 0
+	for _, c := range sim.Charges() {
+		res, attempt := c.Metadata[payment.MetadataReservation], c.Metadata[payment.MetadataAttempt]
+		charged[res+"/"+attempt] = c
+		if c.Status != payment.StatusSucceeded {
+			continue
+		}
+		v, ok := attempts[res]
+		if !ok {
+			continue // a payment whose answer the kill cut off: not acknowledged, not checked here
+		}
+		state := ""
+		for _, a := range v.Attempts {
+			if fmt.Sprint(a.Attempt) == attempt {
+				state = a.State
+			}
+		}
+		switch {
+		case c.RefundRef != "" && state == "refunded":
+			refunded++
+		case c.RefundRef == "" && state == "succeeded" && v.Status == "booked":
+			booked++
+		default:
+			t.Errorf("charge %s took money: reservation %s is %s, attempt %s %q, refund %q", c.Ref, res, v.Status, attempt, state, c.RefundRef)
+		}
+	}
+	for res, v := range attempts {
+		for _, a := range v.Attempts {
+			if c := charged[res+"/"+fmt.Sprint(a.Attempt)]; a.State == "succeeded" && c.Status != payment.StatusSucceeded {
+				t.Errorf("reservation %s attempt %d is succeeded, the provider's charge is %q", res, a.Attempt, c.Status)
+			}
+		}
+	}
+	t.Logf("money: %d charges booked, %d refunded, %d payments checked", booked, refunded, len(attempts))
 }
