@@ -1,9 +1,10 @@
 # boxoffice — common tasks. `make run` starts the demo, `make test` runs every test.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
+STRIPE_MOCK_VERSION ?= v0.203.0
 DATA ?= ./data
 
-.PHONY: run build test test-browser bench lint fuzz clean
+.PHONY: run build test test-browser bench lint fuzz clean tools
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
 run: build
@@ -13,8 +14,12 @@ run: build
 build:
 	$(GO) build -o bin/boxoffice ./cmd/boxoffice
 
+## tools: stripe-mock, the Stripe peer of the Stripe adapter's tests, into $(go env GOPATH)/bin
+tools:
+	$(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
 ## test: every test, with the race detector (what CI runs)
-test:
+test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 

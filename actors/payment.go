@@ -110,7 +110,7 @@ func (w *payWorker) do(j payJob) {
 	t := j.task
 	req := payment.ChargeRequest{
 		EventID: t.EventID, ReservationID: t.ReservationID, Attempt: t.Attempt,
-		AmountCents: t.AmountCents, Currency: t.Currency, Token: t.Token,
+		AmountCents: t.AmountCents, Currency: t.Currency, Token: t.Token, Ref: t.Ref,
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, paymentCallTimeout)
 	out := &paymentOutcome{task: t}

@@ -27,8 +27,10 @@
 //  3. A declined card is a Result (StatusFailed with a DeclineCode), never an
 //     error. An error means the provider could not be asked or did not
 //     answer (network, 5xx, timeout, provider closed): the caller retries
-//     later with the same request. Requests that can never succeed (unknown
-//     token, bad amount) are *engine.Error with code invalid_request.
+//     later with the same request. Requests rejected before the provider is
+//     asked (unknown token, bad amount, an idempotency key reused with other
+//     parameters at the simulated provider) are *engine.Error with code
+//     invalid_request.
 //  4. StatusProcessing means the outcome comes later by webhook.
 //
 // # Webhooks

@@ -553,7 +553,8 @@ func (s *Simulated) Refund(ctx context.Context, req ChargeRequest) (Refund, erro
 // tok_delayed_fail fails), then its pending webhook (also the canceled
 // event of a voided charge, or an earlier undelivered one) is delivered
 // once, synchronously. It returns the delivery's error (for example the
-// receiver's 404); calling Settle again sends the same event id again.
+// receiver's 404); calling Settle again sends the same event id again
+// (without Manual, a failed delivery is also retried in the background).
 // Errors: ErrUnknownCharge for an unknown key or when there is no webhook
 // to send; ErrClosed; a ledger write failure; the delivery's error.
 func (s *Simulated) Settle(ctx context.Context, key string) error {
