@@ -142,13 +142,13 @@ type ack struct {
 	cancelled bool // the cancel was acknowledged (204)
 }
 
-// TestKillAndRestart: 32 concurrent clients hold and pay on the concert hall
+// TestCaseC17 (killed mid-sale): 32 concurrent clients hold and pay on the concert hall
 // while the server is killed with SIGKILL; after a restart on the same data
 // every acknowledged hold and booking is there and no seat is sold twice.
 // Then `boxoffice verify` passes, and after one byte of one journal record is
 // flipped it names the event and sequence, and the server refuses to serve
 // that event (503 event_unavailable) while serving the other.
-func TestKillAndRestart(t *testing.T) {
+func TestCaseC17(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
