@@ -35,6 +35,10 @@ const (
 	CodeNotPaying           Code = "not_paying"
 	CodeCorruptRecord       Code = "corrupt_record"
 	CodeBookingNotFound     Code = "booking_not_found"
+	// The waiting room (room.go).
+	CodeTicketNotFound    Code = "ticket_not_found"   // no queue ticket with that id
+	CodeAdmissionRequired Code = "admission_required" // the customer holds no valid admission now
+	CodeQueueFull         Code = "queue_full"         // the room holds RoomTicketsMax tickets
 )
 
 // Error is the engine's one error type: a stable Code, a human-readable

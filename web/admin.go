@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -129,4 +130,27 @@ func (s *Server) adminSystem(w http.ResponseWriter, r *http.Request) (System, bo
 		return nil, false
 	}
 	return s.system(w, r)
+}
+
+// POST /v1/admin/snapshots → 200, a tar archive (application/x-tar) of a
+// consistent Pebble checkpoint of the journal, streamed. A failure after
+// the first byte cannot change the status: the archive is then cut short
+// (an incomplete tar), which `boxoffice restore` refuses.
+func (s *Server) adminSnapshot(w http.ResponseWriter, r *http.Request) {
+	// Only once ready (503 before): the journal is open then.
+	if _, ok := s.adminSystem(w, r); !ok {
+		return
+	}
+	if s.snapshot == nil {
+		s.writeError(w, r, errorf(codeNotFound, "snapshots are not available on this server"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("Content-Disposition", `attachment; filename="boxoffice-snapshot-`+s.now().UTC().Format("20060102T150405Z")+`.tar"`)
+	// The archive may take longer than the server's write timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	if err := s.snapshot(w); err != nil {
+		s.log.Error("snapshot failed; the archive sent is incomplete", "err", err)
+		panic(http.ErrAbortHandler) // cut the connection: the client must not take it for complete
+	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +60,10 @@ type Config struct {
 	// WebhookTolerance is how old a webhook's signed timestamp may be;
 	// 0: DefaultWebhookTolerance.
 	WebhookTolerance time.Duration
+	// WriteSnapshot writes a consistent snapshot of the journal to w as a
+	// tar archive (POST /v1/admin/snapshots); nil: that endpoint answers
+	// 404.
+	WriteSnapshot func(w io.Writer) error
 }
 
 // DefaultWebhookTolerance is Stripe's default tolerance for a webhook's
@@ -86,6 +91,7 @@ type Server struct {
 	router      *chi.Mux
 	limiter     *httprate.RateLimiter // nil: off
 	webhooks    webhookConfig
+	snapshot    func(io.Writer) error
 
 	sys atomic.Pointer[systemRef]
 }
@@ -105,6 +111,7 @@ func NewServer(cfg Config) (*Server, error) {
 		log: cfg.Logger, now: cfg.Now, timeout: cfg.RequestTimeout,
 		webhooks: webhookConfig{provider: cfg.PaymentProvider, secret: cfg.WebhookSecret, tolerance: cfg.WebhookTolerance},
 	}
+	s.snapshot = cfg.WriteSnapshot
 	if s.webhooks.tolerance <= 0 {
 		s.webhooks.tolerance = DefaultWebhookTolerance
 	}
@@ -218,6 +225,8 @@ func (s *Server) routes() *chi.Mux {
 			r.Post("/admin/bookings/{bookingId}/refund", s.refundBooking)
 		})
 		r.With(s.withTimeout(adminCreateTimeout)).Post("/admin/events", s.createEvent)
+		// A snapshot streams for as long as the archive takes.
+		r.Post("/admin/snapshots", s.adminSnapshot)
 		// The provider authenticates by signature, not by token, and is
 		// not rate limited per customer.
 		r.Post("/payments/webhooks/{provider}", s.paymentWebhook)

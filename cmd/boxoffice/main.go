@@ -15,8 +15,10 @@ import (
 
 // cli is the command line: one binary, several subcommands.
 type cli struct {
-	Serve  serveCmd  `cmd:"" help:"Serve the HTTP API."`
-	Verify verifyCmd `cmd:"" help:"Replay every event's journal and report corruption (exit 1)."`
+	Serve    serveCmd    `cmd:"" help:"Serve the HTTP API."`
+	Verify   verifyCmd   `cmd:"" help:"Replay every event's journal and report corruption (exit 1)."`
+	Snapshot snapshotCmd `cmd:"" help:"Download a consistent snapshot (tar of a Pebble checkpoint) from a running server."`
+	Restore  restoreCmd  `cmd:"" help:"Restore a snapshot into a new data directory, verifying it first."`
 }
 
 type serveCmd struct {

@@ -141,6 +141,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		RateLimitPerSecond: o.RateLimitPerSecond,
 		PaymentProvider:    provider,
 		WebhookSecret:      webhookSecret,
+		WriteSnapshot: func(w io.Writer) error {
+			if m.store == nil {
+				return errors.New("the journal is not open yet")
+			}
+			return writeSnapshot(m.store, o.Data, w)
+		},
 	})
 	if err != nil {
 		return err

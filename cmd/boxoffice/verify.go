@@ -27,6 +27,11 @@ func verify(dataDir string, out io.Writer, log *slog.Logger) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("no journal in %s: %w", dataDir, err)
 	}
+	return verifyDir(dir, out, log)
+}
+
+// verifyDir is verify of the journal in dir.
+func verifyDir(dir string, out io.Writer, log *slog.Logger) error {
 	store, err := persistence.Open(dir, persistence.Options{Logger: log})
 	if err != nil {
 		return err
