@@ -493,6 +493,17 @@ func (a *eventActor) failAll(err error) {
 // unavailable; on a storage error it retries after a second.
 func (a *eventActor) recover(ctx actor.Context) {
 	start := time.Now()
+	if a.storageErr != nil {
+		// A failed store is closed and opened again first (a Pebble handle
+		// that reported a fatal error persists nothing more); every actor
+		// of the store asks, the first one does it.
+		if r, ok := a.sys.cfg.Journal.(reopener); ok {
+			if err := r.Reopen(); err != nil {
+				a.recoveryFailed(ctx, err)
+				return
+			}
+		}
+	}
 	a.ev, a.unavailable, a.storageErr, a.pendingResets = nil, nil, nil, nil
 	last, err := a.sys.cfg.Journal.LastSeq(a.id)
 	if err != nil {
@@ -580,6 +591,10 @@ func isCorruption(err error) bool {
 	}
 	return engine.CodeOf(err) == engine.CodeCorruptRecord || engine.CodeOf(err) == engine.CodeInvalidPlan
 }
+
+// reopener is a Journal that can be reopened after a storage failure
+// (*persistence.Store).
+type reopener interface{ Reopen() error }
 
 // armTimer keeps one timer, for the earliest expiry of a live reservation.
 func (a *eventActor) armTimer(ctx actor.Context) {

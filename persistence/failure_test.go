@@ -70,3 +70,50 @@ func TestWALWriteFailure(t *testing.T) {
 	checkRecords(t, "Tail", got.Tail[:2], genRecords("ev", 2, 2))
 	mustAppend(t, r, "ev", genRecords("ev", max(got.SnapshotSeq, 1)+uint64(len(got.Tail))+1, 1))
 }
+
+// TestReopenAfterFailure: a failed store is reopened in place (no new Store,
+// no process restart) once the storage takes writes again; until then
+// Reopen fails and the store stays failed. Every acknowledged record is
+// there after the reopen, and appends continue from the durable end.
+func TestReopenAfterFailure(t *testing.T) {
+	mem := vfs.NewMem()
+	broken := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
+	s, err := Open("db", Options{FS: errorfs.Wrap(mem, broken), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Reopen(); err != nil {
+		t.Fatalf("Reopen of a healthy store: %v", err)
+	}
+	mustAppend(t, s, "ev", genRecords("ev", 1, 3))
+	broken.On()
+	if err := s.Append("ev", 4, genRecords("ev", 4, 1)); err == nil {
+		t.Fatal("Append with a failing disk: nil error")
+	}
+	if err := s.Reopen(); err == nil {
+		t.Fatal("Reopen while the disk still fails: nil error")
+	}
+	if _, err := s.LastSeq("ev"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("LastSeq after a failed reopen: %v, want ErrFailed", err)
+	}
+	broken.Off()
+	if err := s.Reopen(); err != nil {
+		t.Fatalf("Reopen once the disk works: %v", err)
+	}
+	last, err := s.LastSeq("ev")
+	if err != nil || last < 3 {
+		t.Fatalf("after the reopen the journal ends at %d (%v), want at least the acknowledged 3", last, err)
+	}
+	mustAppend(t, s, "ev", genRecords("ev", last+1, 2))
+	got, err := s.Load("ev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, "Tail", got.Tail[:2], genRecords("ev", 2, 2))
+}

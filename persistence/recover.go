@@ -70,6 +70,9 @@ func (s *Store) walk(eventID string, withState bool, fn func(engine.Record) erro
 	if s.closed {
 		return 0, nil, ErrClosed
 	}
+	if s.db == nil { // a reopen failed: Reopen again
+		return 0, nil, s.failed()
+	}
 	// One iterator for the snapshot and the log: a consistent view even while
 	// the event's actor keeps appending.
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: eventPrefix(eventID), UpperBound: eventEnd(eventID)})

@@ -50,8 +50,13 @@ type Options struct {
 // one event's Appends commit one after another while different events'
 // Appends share fsyncs inside Pebble's commit pipeline.
 type Store struct {
-	db  *pebble.DB
+	db  *pebble.DB // nil after a failed Reopen
 	log *slog.Logger
+	// open opens the database again (Reopen): the directory and options
+	// Open was given.
+	open func() (*pebble.DB, error)
+	// probe writes, syncs and removes a file in the store's directory.
+	probe func() error
 
 	// fatal holds the first message Pebble passed to Logger.Fatalf. Once set,
 	// writes fail with ErrFailed (see pebbleLogger).
@@ -105,25 +110,50 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:    logger,
 		events: make(map[string]*eventLog),
 	}
-	cache := pebble.NewCache(cacheBytes)
-	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(dir, &pebble.Options{
-		FS:                 fs,
-		Cache:              cache,
-		FormatMajorVersion: formatMajorVersion,
-		Logger:             pebbleLogger{log: logger.With("component", "pebble"), fatal: &s.fatal},
-		// A journal's records are short-lived: a snapshot deletes them and
-		// replaces the previous snapshot. A memtable large enough to hold
-		// the records between two snapshots lets a flush drop them instead of
-		// writing and compacting them (measured: compactions were 18% of CPU
-		// of a hot event with Pebble's 4 MiB default).
-		MemTableSize: MemTableBytes,
-	})
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, fmt.Errorf("persistence: %s is locked by another process (is a boxoffice server running on this data directory?): %w", dir, err)
+	s.probe = func() error {
+		name := fs.PathJoin(dir, "reopen-probe")
+		f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write([]byte{1})
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if rerr := fs.Remove(name); err == nil {
+			err = rerr
+		}
+		return err
 	}
+	s.open = func() (*pebble.DB, error) {
+		cache := pebble.NewCache(cacheBytes)
+		defer cache.Unref() // the DB holds its own reference
+		db, err := pebble.Open(dir, &pebble.Options{
+			FS:                 fs,
+			Cache:              cache,
+			FormatMajorVersion: formatMajorVersion,
+			Logger:             pebbleLogger{log: logger.With("component", "pebble"), fatal: &s.fatal},
+			// A journal's records are short-lived: a snapshot deletes them and
+			// replaces the previous snapshot. A memtable large enough to hold
+			// the records between two snapshots lets a flush drop them instead of
+			// writing and compacting them (measured: compactions were 18% of CPU
+			// of a hot event with Pebble's 4 MiB default).
+			MemTableSize: MemTableBytes,
+		})
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("persistence: %s is locked by another process (is a boxoffice server running on this data directory?): %w", dir, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("persistence: open %s: %w", dir, err)
+		}
+		return db, nil
+	}
+	db, err := s.open()
 	if err != nil {
-		return nil, fmt.Errorf("persistence: open %s: %w", dir, err)
+		return nil, err
 	}
 	s.db = db
 	return s, nil
@@ -138,9 +168,53 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	if s.db == nil { // a reopen failed: nothing is open
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("persistence: close: %w", err)
 	}
+	return nil
+}
+
+// Reopen closes and reopens a store that failed (ErrFailed: Pebble reported
+// a fatal error, such as a failed WAL write or sync), so that it can be used
+// again once the storage works: what was durable is read back; a write whose
+// commit failed may or may not be there, and its owner recovers from the
+// journal. A store that has not failed is left alone (nil). It waits for
+// the operations in flight. If the open fails, the store stays failed and
+// Reopen may be called again. Errors: ErrClosed, the open's error.
+func (s *Store) Reopen() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.fatal.Load() == nil && s.db != nil {
+		return nil
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.log.Warn("closing the failed store", "err", err)
+		}
+		s.db = nil
+	}
+	// Pebble leaks a goroutine when its open fails after it has started
+	// (pebble v2.1.7: the compaction scheduler is registered before the new
+	// WAL is created): first check that the directory takes a synced write.
+	if err := s.probe(); err != nil {
+		return fmt.Errorf("persistence: the store's directory cannot be written yet: %w", err)
+	}
+	db, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.events = make(map[string]*eventLog) // cached seqs may not match what survived
+	s.mu.Unlock()
+	s.db = db
+	s.fatal.Store(nil)
+	s.log.Info("store reopened after a failure")
 	return nil
 }
 
@@ -350,6 +424,9 @@ func (s *Store) LastSeq(eventID string) (uint64, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
+	if s.db == nil { // a reopen failed: Reopen again
+		return 0, s.failed()
+	}
 	s.mu.Lock()
 	ev := s.events[eventID]
 	s.mu.Unlock()
@@ -423,6 +500,9 @@ func (s *Store) Events() ([]string, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	if s.db == nil { // a reopen failed: Reopen again
+		return nil, s.failed()
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(keyRoot), UpperBound: []byte("ev0")})
 	if err != nil {
 		return nil, fmt.Errorf("persistence: list events: %w", err)
@@ -455,6 +535,9 @@ func (s *Store) Checkpoint(destDir string) error {
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.db == nil { // a reopen failed: Reopen again
+		return s.failed()
 	}
 	if err := s.db.Checkpoint(destDir); err != nil {
 		return fmt.Errorf("persistence: checkpoint to %s: %w", destDir, err)
