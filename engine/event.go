@@ -1010,15 +1010,28 @@ func (e *Event) release(r *reservation, reason ReleaseReason) {
 }
 
 // retainReleased keeps r readable, forgetting the oldest released
-// reservation past ReleasedRetainMax.
+// reservation past ReleasedRetainMax — but never one that still owes the
+// provider work (a pending attempt to void, a refund): it stays until that
+// is settled, and the next oldest goes instead.
 func (e *Event) retainReleased(r *reservation) {
 	e.released = append(e.released, r)
 	if len(e.released) <= ReleasedRetainMax {
 		return
 	}
-	old := e.released[0]
-	e.released[0] = nil
-	e.released = e.released[1:]
+	i := 0
+	for i < len(e.released) && owesProviderWork(e.released[i]) {
+		i++
+	}
+	if i == len(e.released) {
+		return // every one owes the provider: keep them all for now
+	}
+	old := e.released[i]
+	if i == 0 {
+		e.released[0] = nil
+		e.released = e.released[1:]
+	} else {
+		e.released = slices.Delete(e.released, i, i+1)
+	}
 	delete(e.reservations, old.id)
 	e.forgetOrder(old)
 	c := e.customers[old.customer]
@@ -1030,6 +1043,17 @@ func (e *Event) retainReleased(r *reservation) {
 	if len(c.reservations) == 0 {
 		delete(e.customers, old.customer)
 	}
+}
+
+// owesProviderWork reports whether one of r's payment attempts still waits
+// for the provider (pending, or its refund pending).
+func owesProviderWork(r *reservation) bool {
+	for _, p := range r.payments {
+		if p.state == PaymentPending || p.state == PaymentRefundPending {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetOrder takes r out of the creation order, compacting the order once

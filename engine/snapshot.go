@@ -266,7 +266,9 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 	}
 	e.order = all
 	nr := d.uvarint()
-	if nr > uint64(len(all)) || nr > ReleasedRetainMax {
+	// More than ReleasedRetainMax only while the oldest owe the provider
+	// work (retainReleased).
+	if nr > uint64(len(all)) {
 		return bad("released count out of bounds")
 	}
 	seen := make(map[int]bool, nr)

@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Attack: the bounded retention of released reservations (ReleasedRetainMax,
+// D4) forgets the oldest released reservation even when it still owes
+// provider work. A paying reservation whose grace period ended is released
+// with its attempt pending (the outbox owes a void — and, if the provider
+// took the money meanwhile, a refund). Once 100,000 later releases push it
+// out, PaymentTasks no longer lists the void and the provider's late
+// "succeeded" (the void's answer, or a webhook) gets reservation_not_found:
+// no RefundRequested is journaled, the money is kept without a seat.
+func TestAttackRetentionForgetsReservationOwingProviderWork(t *testing.T) {
+	ev, _, err := CreateEvent(smallDef(), t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const r1 = "r1.ev-1"
+	if _, _, err := ev.Hold(at(1), HoldRequest{ReservationID: r1, CustomerID: "u1", SeatIDs: []string{"A-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ev.BeginPayment(at(2), "u1", r1, "tok_delayed"); err != nil {
+		t.Fatal(err)
+	}
+	ev.Tick(at(700)) // grace (600 s) over: released, attempt 1 pending → void owed
+	if got := ev.PaymentTasks(r1); len(got) != 1 || got[0].Kind != TaskVoid {
+		t.Fatalf("after the grace deadline: tasks %+v, want one void", got)
+	}
+	// A busy sale: 100,000 holds released after it (expired or cancelled).
+	for i := range ReleasedRetainMax {
+		id := fmt.Sprintf("r%d-x.ev-1", i)
+		if _, _, err := ev.Hold(at(701), HoldRequest{ReservationID: id, CustomerID: "u2", SeatIDs: []string{"B-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ev.Cancel(at(701), "u2", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ev.PaymentTasks(r1); len(got) != 1 || got[0].Kind != TaskVoid {
+		t.Errorf("the void owed for %s was forgotten with the reservation: tasks %+v", r1, got)
+	}
+	// The void's answer: the provider had taken the money. It must be
+	// refunded (RefundRequested), never dropped.
+	recs, err := ev.ConfirmPayment(at(702), r1, 1, "b1.ev-1", PaymentEvidence{Ref: "pi_1"})
+	if len(recs) == 0 || recs[len(recs)-1].Type != RecordRefundRequested {
+		t.Fatalf("late success for a forgotten reservation: records %v err %v; want RefundRequested (money kept without a seat)", recs, err)
+	}
+}
