@@ -44,13 +44,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-## fuzz: run each fuzz target for 30 s
+## fuzz: run every fuzz target for $(FUZZTIME) each (make test runs their seed corpora)
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodePayload -fuzztime 30s ./engine
-	$(GO) test -run '^$$' -fuzz FuzzParsePlan -fuzztime 30s ./engine
-	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./persistence
-	$(GO) test -run '^$$' -fuzz FuzzLiveSince -fuzztime 30s ./web
-	$(GO) test -run '^$$' -fuzz FuzzHoldRequest -fuzztime 30s ./web
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf bin

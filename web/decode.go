@@ -223,7 +223,7 @@ type payRequest struct {
 	PaymentToken string `json:"paymentToken"`
 }
 
-const paymentTokenBytesMax = 256
+const paymentTokenBytesMax = 255 // as the engine journals it
 
 func decodePayRequest(body []byte) (payRequest, error) {
 	var req payRequest

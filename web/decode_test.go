@@ -210,3 +210,53 @@ func TestCheckSeatIDsNamesDuplicates(t *testing.T) {
 		t.Fatal("invalid UTF-8")
 	}
 }
+
+// FuzzPayRequest: the pay decoder never panics; what it accepts is valid
+// JSON with a token of 1 to paymentTokenBytesMax bytes.
+func FuzzPayRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"paymentToken":"tok_visa"}`, `{"paymentToken":""}`, `{"paymentToken":1}`, `{"paymentToken":"a","x":1}`,
+		`{"paymentToken":"tok_visa"} {}`, `null`, `{"paymentToken":"\u0000"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodePayRequest(body)
+		if err != nil {
+			if engine.CodeOf(err) != engine.CodeInvalidRequest {
+				t.Fatalf("error code %q: %v", engine.CodeOf(err), err)
+			}
+			return
+		}
+		if !json.Valid(body) || req.PaymentToken == "" || len(req.PaymentToken) > paymentTokenBytesMax {
+			t.Fatalf("accepted %q as %+v", body, req)
+		}
+	})
+}
+
+// FuzzSeatIDsRequest: the block/unblock decoder never panics; what it
+// accepts is a non-empty list of unique, non-empty seat ids.
+func FuzzSeatIDsRequest(f *testing.F) {
+	for _, s := range []string{`{"seatIds":["a"]}`, `{"seatIds":["a","a"]}`, `{"seatIds":[]}`, `{"seatIds":[""]}`, `{}`, `{"seatIds":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeSeatIDsRequest(body)
+		if err != nil {
+			if engine.CodeOf(err) != engine.CodeInvalidRequest {
+				t.Fatalf("error code %q: %v", engine.CodeOf(err), err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, id := range req.SeatIDs {
+			if id == "" || seen[id] {
+				t.Fatalf("accepted %q with seats %q", body, req.SeatIDs)
+			}
+			seen[id] = true
+		}
+		if !json.Valid(body) || len(seen) == 0 {
+			t.Fatalf("accepted %q as %+v", body, req)
+		}
+	})
+}
