@@ -65,7 +65,7 @@ type eventActor struct {
 	// whose provider work waits for a record to become durable (the seq).
 	self        *actor.PID
 	payTasks    map[payKey]struct{}
-	payers      map[attemptKey][]chan<- *reply
+	payers      map[attemptKey][]payer
 	retryDelay  map[string]time.Duration
 	retryTimers map[string]func() // cancels the pending retryPayment timer
 	dispatchAt  map[string]uint64
@@ -116,7 +116,7 @@ func (a *eventActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
-		a.payTasks, a.payers = make(map[payKey]struct{}), make(map[attemptKey][]chan<- *reply)
+		a.payTasks, a.payers = make(map[payKey]struct{}), make(map[attemptKey][]payer)
 		a.retryDelay, a.dispatchAt = make(map[string]time.Duration), make(map[string]uint64)
 		a.retryTimers = make(map[string]func())
 		a.startCommitter(ctx)
@@ -241,7 +241,7 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 		if rep.err == nil && rep.attempt > 0 {
 			// Answered with the attempt's outcome (answerPayers).
 			k := attemptKey{m.reservationID, rep.attempt}
-			a.payers[k] = append(a.payers[k], to)
+			a.payers[k] = append(a.payers[k], payer{to: to})
 			a.enqueue(recs)
 			a.decidedSinceDefer++
 			a.flush()
@@ -257,7 +257,7 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 		recs, t, rep.err = a.ev.RefundBooking(now, m.bookingID)
 		if rep.err == nil {
 			k := attemptKey{t.ReservationID, t.Attempt}
-			a.payers[k] = append(a.payers[k], to)
+			a.payers[k] = append(a.payers[k], payer{to: to, refund: true})
 			a.enqueue(recs)
 			a.flush()
 			a.armTimer(ctx)
@@ -480,8 +480,8 @@ func (a *eventActor) failAll(err error) {
 	a.batches = nil
 	a.inflight = false
 	for k, waiters := range a.payers {
-		for _, to := range waiters {
-			deliver(to, &reply{err: err})
+		for _, w := range waiters {
+			deliver(w.to, &reply{err: err})
 		}
 		delete(a.payers, k)
 	}

@@ -43,6 +43,14 @@ func keyOf(t engine.PaymentTask) payKey {
 	return payKey{t.ReservationID, t.Attempt, t.Kind}
 }
 
+// payer is a caller waiting on a payment attempt: of Pay, or of an
+// operator's refund (who is told the reservation as it is, not a payment
+// outcome).
+type payer struct {
+	to     chan<- *reply
+	refund bool
+}
+
 // attemptKey names one payment attempt, for the callers waiting on it.
 type attemptKey struct {
 	reservationID string
@@ -109,20 +117,38 @@ func (w *payWorker) run() {
 func (w *payWorker) do(j payJob) {
 	t := j.task
 	req := payment.ChargeRequest{
-		EventID: t.EventID, ReservationID: t.ReservationID, Attempt: t.Attempt,
+		EventID: t.EventID, ReservationID: t.ReservationID, ReservationSeq: t.ReservationSeq, Attempt: t.Attempt,
 		AmountCents: t.AmountCents, Currency: t.Currency, Token: t.Token, Ref: t.Ref,
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, paymentCallTimeout)
 	out := &paymentOutcome{task: t}
-	switch t.Kind {
-	case engine.TaskCharge:
+	switch {
+	case t.AmountCents == 0:
+		// Free seats: no money to take, void or give back, and providers
+		// refuse zero-amount charges.
+		out.result = payment.Result{Status: payment.StatusSucceeded}
+		if t.Kind == engine.TaskVoid {
+			out.result.Status = payment.StatusCanceled
+		}
+	case t.Kind == engine.TaskCharge:
 		out.result, out.err = w.provider.Charge(ctx, req)
-	case engine.TaskVoid:
+	case t.Kind == engine.TaskVoid:
 		out.result, out.err = w.provider.Void(ctx, req)
-	case engine.TaskRefund:
+	case t.Kind == engine.TaskRefund:
 		out.refund, out.err = w.provider.Refund(ctx, req)
 	}
 	cancel()
+	if engine.CodeOf(out.err) == engine.CodeInvalidRequest && t.Kind != engine.TaskRefund {
+		// The provider refuses the request itself (not a transient
+		// failure): asking again cannot help. A charge it refuses took no
+		// money (failed); an authorisation it will not void never existed.
+		w.sys.logger.Error("payment provider refused the request", "provider", w.provider.Name(),
+			"task", t.Kind.String(), "reservation", t.ReservationID, "attempt", t.Attempt, "err", out.err)
+		out.result, out.err = payment.Result{Status: payment.StatusFailed, DeclineCode: "invalid_request"}, nil
+		if t.Kind == engine.TaskVoid {
+			out.result.Status = payment.StatusCanceled
+		}
+	}
 	if w.ctx.Err() != nil {
 		return // shutting down: the journal still owes it
 	}
@@ -130,10 +156,14 @@ func (w *payWorker) do(j payJob) {
 		w.sys.logger.Warn("payment provider call failed; retrying", "provider", w.provider.Name(),
 			"task", t.Kind.String(), "reservation", t.ReservationID, "attempt", t.Attempt, "err", out.err)
 	}
+	// The outcome is not a customer's request: it bypasses the in-flight
+	// cap (a burst of payers must not crowd out the answers they wait for).
 	ctx, cancel = context.WithTimeout(w.ctx, paymentOutcomeWait)
 	defer cancel()
-	if _, err := w.sys.request(ctx, t.EventID, out); err != nil && w.ctx.Err() == nil && !isDecided(err) {
-		w.sys.logger.Warn("payment outcome not taken by the event; it is asked again at the next recovery",
+	if _, err := w.sys.requestInternal(ctx, t.EventID, out); err != nil && w.ctx.Err() == nil && !isDecided(err) {
+		// The actor is recovering (a storage failure): its recovery hands
+		// the work out again.
+		w.sys.logger.Warn("payment outcome not taken by the event; it is asked again at its recovery",
 			"event", t.EventID, "reservation", t.ReservationID, "attempt", t.Attempt, "err", err)
 	}
 }
@@ -323,26 +353,36 @@ func (a *eventActor) answerPayers(k attemptKey, now time.Time, err error, proces
 	if processing {
 		err = nil
 	}
+	payErr := err
+	if payErr == nil {
+		payErr = payOutcomeError(v)
+	}
 	if engine.CodeOf(err) == engine.CodePaymentDeclined && v.Status == engine.StatusReleased {
 		// Declined after the hold lapsed: the seats are gone too.
 		err = engine.Errorf(engine.CodePaymentDeclined, "%s; the hold had lapsed, so the reservation is released", err.(*engine.Error).Message)
 	}
-	for _, to := range waiters {
-		a.answer(to, &reply{reservation: v, err: err})
+	for _, w := range waiters {
+		if w.refund {
+			a.answer(w.to, &reply{reservation: v, err: err})
+		} else {
+			a.answer(w.to, &reply{reservation: v, err: payErr})
+		}
 	}
 }
 
 // PaymentWebhook applies a verified provider event (payment.VerifyWebhook)
 // to the attempt it names. Repeats of an event change nothing. Errors:
-// reservation_not_found or not_paying (an attempt this server does not know
-// (yet): the provider should retry), and the 503s of Hold.
+// reservation_not_found (an attempt this server does not know (yet): the
+// provider should retry), and the 503s of Hold.
 func (s *System) PaymentWebhook(ctx context.Context, ev payment.WebhookEvent) error {
 	if ev.EventID == "" {
 		return engine.Errorf(engine.CodeReservationNotFound, "the provider event names no event")
 	}
-	_, err := s.request(ctx, ev.EventID, &webhookRequest{event: ev})
-	if engine.CodeOf(err) == engine.CodeEventNotFound {
-		return engine.Errorf(engine.CodeReservationNotFound, "no reservation %q", ev.ReservationID)
+	_, err := s.requestInternal(ctx, ev.EventID, &webhookRequest{event: ev})
+	switch engine.CodeOf(err) {
+	case engine.CodeEventNotFound, engine.CodeNotPaying:
+		// Not known here (yet): 404, so that the provider retries.
+		return engine.Errorf(engine.CodeReservationNotFound, "no payment attempt %d of reservation %q here", ev.Attempt, ev.ReservationID)
 	}
 	return err
 }
@@ -364,8 +404,10 @@ func (s *System) RefundBooking(ctx context.Context, bookingID string) (engine.Re
 	switch {
 	case engine.CodeOf(err) == engine.CodeEventNotFound:
 		return engine.ReservationView{}, engine.Errorf(engine.CodeBookingNotFound, "no booking %q", bookingID)
-	case engine.CodeOf(err) == CodeTimeout && rep == nil:
+	case engine.CodeOf(err) == CodeTimeout && rep == nil && ctx.Err() != nil:
 		return s.readAfterWait(eventID, bookingID)
+	case rep == nil:
+		return engine.ReservationView{}, err
 	}
 	return rep.reservation, err
 }
@@ -392,4 +434,21 @@ func (s *System) paymentWait() time.Duration {
 		return s.cfg.PaymentWait
 	}
 	return defaultPaymentWait
+}
+
+// payOutcomeError is what a payer is told, beyond the outcome's own error,
+// about the reservation a payment left: booked or paying is an answer (200,
+// 202); released means the seats are gone (the attempt was voided, or the
+// hold lapsed); held means the payment did not go through.
+func payOutcomeError(v engine.ReservationView) error {
+	switch v.Status {
+	case engine.StatusReleased:
+		if v.ReleaseReason == engine.ReasonExpired {
+			return engine.Errorf(engine.CodeReservationExpired, "reservation %q expired before the payment completed; nothing was charged", v.ID)
+		}
+		return engine.Errorf(engine.CodeReservationReleased, "reservation %q was released (%s)", v.ID, v.ReleaseReason)
+	case engine.StatusHeld:
+		return engine.Errorf(engine.CodePaymentDeclined, "the payment did not go through; the reservation is held until %s", v.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
 }

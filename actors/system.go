@@ -248,6 +248,21 @@ func (s *System) ask(ctx context.Context, r *eventRef, msg any) (*reply, error) 
 		return nil, engine.Errorf(CodeOverloaded, "too many requests for this event; retry shortly")
 	}
 	defer r.inflight.Add(-1)
+	return s.askUncapped(ctx, r, msg)
+}
+
+// requestInternal is request for the system's own messages (payment
+// outcomes, provider webhooks): not subject to the in-flight cap, which
+// bounds customers.
+func (s *System) requestInternal(ctx context.Context, eventID string, msg any) (*reply, error) {
+	r, err := s.lookup(eventID)
+	if err != nil {
+		return nil, err
+	}
+	return s.askUncapped(ctx, r, msg)
+}
+
+func (s *System) askUncapped(ctx context.Context, r *eventRef, msg any) (*reply, error) {
 	timeout := s.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
@@ -483,7 +498,11 @@ func (s *System) Pay(ctx context.Context, customerID, reservationID, paymentToke
 	rep, err := s.request(wctx, eventID, &beginPaymentRequest{customerID: customerID, reservationID: reservationID, token: paymentToken})
 	if engine.CodeOf(err) == CodeTimeout && rep == nil && ctx.Err() == nil {
 		// The payment goes on; tell the payer where it stands.
-		return s.Reservation(ctx, customerID, reservationID)
+		v, err := s.Reservation(ctx, customerID, reservationID)
+		if err == nil && v.Status != engine.StatusPaying {
+			err = payOutcomeError(v)
+		}
+		return v, err
 	}
 	if err != nil {
 		if rep != nil && rep.reservation.ID != "" {

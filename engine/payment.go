@@ -95,15 +95,16 @@ func (k PaymentTaskKind) String() string {
 // PaymentTask is provider work the journal says is owed: the outbox entry of
 // one attempt.
 type PaymentTask struct {
-	Kind          PaymentTaskKind
-	EventID       string
-	ReservationID string
-	CustomerID    string
-	Attempt       uint32
-	AmountCents   int64
-	Currency      string
-	Token         string // the payment token of the attempt
-	Ref           string // the provider's id of the charge, when known
+	Kind           PaymentTaskKind
+	EventID        string
+	ReservationID  string
+	ReservationSeq uint64 // seq of the reservation's SeatsHeld record (unique per event, unlike a reused id)
+	CustomerID     string
+	Attempt        uint32
+	AmountCents    int64
+	Currency       string
+	Token          string // the payment token of the attempt
+	Ref            string // the provider's id of the charge, when known
 }
 
 // PaymentAttemptView is one payment attempt as operators read it.
@@ -376,7 +377,7 @@ func (e *Event) AllPaymentTasks() []PaymentTask {
 
 func (e *Event) task(r *reservation, p *payment, kind PaymentTaskKind) PaymentTask {
 	return PaymentTask{
-		Kind: kind, EventID: e.def.ID, ReservationID: r.id, CustomerID: r.customer, Attempt: p.attempt,
+		Kind: kind, EventID: e.def.ID, ReservationID: r.id, ReservationSeq: r.createdSeq, CustomerID: r.customer, Attempt: p.attempt,
 		AmountCents: r.totalCents, Currency: e.def.Currency, Token: p.token, Ref: p.ref,
 	}
 }

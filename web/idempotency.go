@@ -32,6 +32,11 @@ type idempotencyStore struct {
 	mu      sync.Mutex
 	entries map[string]*list.Element // of *idempotencyEntry
 	order   list.List                // oldest first
+	// failed holds the keys whose run ended without a kept response (5xx):
+	// their decision may have been taken after the answer, so a retry is
+	// told that it is one (retry in idempotent's handle). Bounded like
+	// entries; forgetting one only loses that hint.
+	failed map[string]time.Time
 }
 
 type idempotencyEntry struct {
@@ -43,7 +48,7 @@ type idempotencyEntry struct {
 }
 
 func newIdempotencyStore(now func() time.Time) *idempotencyStore {
-	return &idempotencyStore{now: now, entries: make(map[string]*list.Element)}
+	return &idempotencyStore{now: now, entries: make(map[string]*list.Element), failed: make(map[string]time.Time)}
 }
 
 // claim returns the entry for key, creating it (owner true) when there is none.
@@ -76,9 +81,22 @@ func (s *idempotencyStore) finish(e *idempotencyEntry, resp *capturedResponse) {
 	e.resp = resp
 	if resp == nil {
 		s.removeLocked(e)
+		if len(s.failed) >= idempotencyEntriesMax {
+			clear(s.failed)
+		}
+		s.failed[e.key] = s.now()
 	}
 	s.mu.Unlock()
 	close(e.done)
+}
+
+// failedBefore reports whether an earlier run with key ended without a kept
+// response (within idempotencyTTL).
+func (s *idempotencyStore) failedBefore(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.failed[key]
+	return ok && s.now().Sub(at) < idempotencyTTL
 }
 
 func (s *idempotencyStore) removeLocked(e *idempotencyEntry) {
@@ -92,10 +110,15 @@ func (s *idempotencyStore) removeLocked(e *idempotencyEntry) {
 // the same request, replaying its first response to repeats (API.md). A
 // repeat with another body is a 422 idempotency_key_reused; a repeat while
 // the first is still running waits for it.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, customerID, route string, body []byte, handle func(http.ResponseWriter)) {
+//
+// handle's retry is true when an earlier run with this key ended without a
+// kept response (a 5xx, such as a timeout whose decision was taken later):
+// the handler may then meet the effect of that run and should answer as
+// its first answer would have.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, customerID, route string, body []byte, handle func(w http.ResponseWriter, retry bool)) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		handle(w)
+		handle(w, false)
 		return
 	}
 	if len(key) > idempotencyKeyBytesMax {
@@ -138,7 +161,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, customerID, 
 				}
 				s.idempotency.finish(e, rec)
 			}()
-			handle(rec)
+			handle(rec, s.idempotency.failedBefore(storeKey))
 		}()
 		rec.replay(w, false)
 		return

@@ -47,17 +47,23 @@ func (e *env) eventually(what string, cond func() bool) {
 // charge is the simulated provider's ledger entry of attempt of a
 // reservation, or false.
 func (e *env) charge(eventID, reservationID string, attempt uint32) (payment.LedgerEntry, bool) {
-	key := payment.ChargeRequest{EventID: eventID, ReservationID: reservationID, Attempt: attempt}.IdempotencyKey()
 	for _, c := range e.provider.Charges() {
-		if c.Key == key {
+		if c.Metadata[payment.MetadataEvent] == eventID && c.Metadata[payment.MetadataReservation] == reservationID &&
+			c.Metadata[payment.MetadataAttempt] == fmt.Sprint(attempt) {
 			return c, true
 		}
 	}
 	return payment.LedgerEntry{}, false
 }
 
-func chargeKey(eventID, reservationID string, attempt uint32) string {
-	return payment.ChargeRequest{EventID: eventID, ReservationID: reservationID, Attempt: attempt}.IdempotencyKey()
+// chargeKey is the provider's idempotency key of an attempt it has seen.
+func (e *env) chargeKey(eventID, reservationID string, attempt uint32) string {
+	e.t.Helper()
+	c, ok := e.charge(eventID, reservationID, attempt)
+	if !ok {
+		e.t.Fatalf("the provider has no charge for %s attempt %d", reservationID, attempt)
+	}
+	return c.Key
 }
 
 // providerEvent is a Stripe event about a charge of ours, as raw JSON.
@@ -119,7 +125,7 @@ func TestCaseC07(t *testing.T) {
 	r3 := e.mustHold(u3, "c07", "stalls-A-2")
 	e.pay(u3, r3.ID, "tok_delayed").want(t, http.StatusAccepted)
 	e.webhooksDown.Store(true)
-	if err := e.provider.Settle(context.Background(), chargeKey("c07", r3.ID, 1)); err == nil {
+	if err := e.provider.Settle(context.Background(), e.chargeKey("c07", r3.ID, 1)); err == nil {
 		t.Fatal("the webhook reached a server that is down")
 	}
 	e.webhooksDown.Store(false)
@@ -131,7 +137,7 @@ func TestCaseC07(t *testing.T) {
 	r4 := e.mustHold(u4, "c07", "stalls-A-2")
 	e.pay(u4, r4.ID, "tok_visa").want(t, http.StatusOK)
 	// The late webhook now arrives: 200, nothing changes.
-	if err := e.provider.Settle(context.Background(), chargeKey("c07", r3.ID, 1)); err != nil {
+	if err := e.provider.Settle(context.Background(), e.chargeKey("c07", r3.ID, 1)); err != nil {
 		t.Fatalf("late webhook: %v", err)
 	}
 	a := e.adminReservation(r3.ID)
@@ -171,7 +177,7 @@ func TestCaseC08(t *testing.T) {
 		t.Fatalf("paying reservation %+v, want expiresAt at the end of the grace period", paying)
 	}
 	e.clock.Advance(40 * time.Second) // t = 90
-	if err := e.provider.Settle(context.Background(), chargeKey("c08", r1.ID, 1)); err != nil {
+	if err := e.provider.Settle(context.Background(), e.chargeKey("c08", r1.ID, 1)); err != nil {
 		t.Fatal(err)
 	}
 	var v reservationView

@@ -36,7 +36,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.idempotent(w, r, customerID, "/v1/reservations", body, func(w http.ResponseWriter) {
+	s.idempotent(w, r, customerID, "/v1/reservations", body, func(w http.ResponseWriter, _ bool) {
 		info, err := s.eventInfo(r, req.EventID)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -128,8 +128,22 @@ func (s *Server) pay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reservationID := chi.URLParam(r, "reservationId")
-	s.idempotent(w, r, customerID, "/v1/reservations/"+reservationID+"/pay", body, func(w http.ResponseWriter) {
+	s.idempotent(w, r, customerID, "/v1/reservations/"+reservationID+"/pay", body, func(w http.ResponseWriter, retry bool) {
 		res, err := sys.Pay(r.Context(), customerID, reservationID, req.PaymentToken)
+		if retry && engine.CodeOf(err) == engine.CodePaymentInProgress {
+			// The payment in progress is this key's own first attempt,
+			// whose answer was lost to a 5xx: answer as it would have.
+			res, err = sys.Reservation(r.Context(), customerID, reservationID)
+			switch {
+			case err != nil, res.Status == engine.StatusBooked, res.Status == engine.StatusPaying:
+			case res.Status == engine.StatusReleased && res.ReleaseReason == engine.ReasonExpired:
+				err = errorf(engine.CodeReservationExpired, "reservation %q expired", res.ID)
+			case res.Status == engine.StatusReleased:
+				err = errorf(engine.CodeReservationReleased, "reservation %q was released (%s)", res.ID, res.ReleaseReason)
+			default: // held again: the payment failed
+				err = errorf(engine.CodePaymentDeclined, "the payment did not go through; the reservation is held until it expires")
+			}
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -27,10 +27,15 @@ const (
 type ChargeRequest struct {
 	EventID       string
 	ReservationID string
-	Attempt       uint32 // from 1
-	AmountCents   int64  // in the currency's minor unit
-	Currency      string // ISO 4217, e.g. "EUR"
-	Token         string // the payment method: a test token such as tok_visa, or a Stripe PaymentMethod id
+	// ReservationSeq is the journal seq of the reservation's SeatsHeld
+	// record: it tells apart two reservations with the same id (an id
+	// derived from a client's Idempotency-Key can come back once the first
+	// reservation was forgotten), so that they never share provider keys.
+	ReservationSeq uint64
+	Attempt        uint32 // from 1
+	AmountCents    int64  // in the currency's minor unit
+	Currency       string // ISO 4217, e.g. "EUR"
+	Token          string // the payment method: a test token such as tok_visa, or a Stripe PaymentMethod id
 	// Ref is the provider's id of the charge ("pi_..."), when known from
 	// an earlier Result or webhook; not part of the idempotency key. Void
 	// and Refund use it to find the charge; without it the Stripe adapter
@@ -40,9 +45,10 @@ type ChargeRequest struct {
 }
 
 // IdempotencyKey is the key of the attempt at the provider:
-// "boxoffice-<eventID>-<reservationID>-<attempt>".
+// "boxoffice-<eventID>-<reservationID>-<reservationSeq>-<attempt>".
 func (r ChargeRequest) IdempotencyKey() string {
-	return "boxoffice-" + r.EventID + "-" + r.ReservationID + "-" + strconv.FormatUint(uint64(r.Attempt), 10)
+	return "boxoffice-" + r.EventID + "-" + r.ReservationID + "-" + strconv.FormatUint(r.ReservationSeq, 10) +
+		"-" + strconv.FormatUint(uint64(r.Attempt), 10)
 }
 
 // Result is what the provider says about one charge.
