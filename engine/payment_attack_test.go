@@ -98,9 +98,9 @@ func TestAttackForgottenReservationIDReusedForNewCharge(t *testing.T) {
 			t.Fatal(err)
 		}
 		nt := ev.PaymentTasks(r1)[0]
-		if nt.EventID == old.EventID && nt.ReservationID == old.ReservationID && nt.Attempt == old.Attempt {
-			t.Fatalf("new charge of %s has the identity of the refunded attempt (%s, %s, %d): same provider idempotency key, "+
-				"the provider replays \"succeeded\" and the seat is booked without payment", r1, nt.EventID, nt.ReservationID, nt.Attempt)
+		if nt.EventID == old.EventID && nt.ReservationID == old.ReservationID && nt.ReservationSeq == old.ReservationSeq && nt.Attempt == old.Attempt {
+			t.Fatalf("new charge of %s has the identity of the refunded attempt (%s, %s, seq %d, %d): same provider idempotency key, "+
+				"the provider replays \"succeeded\" and the seat is booked without payment", r1, nt.EventID, nt.ReservationID, nt.ReservationSeq, nt.Attempt)
 		}
 	}
 }
