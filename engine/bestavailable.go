@@ -35,6 +35,15 @@ type HoldBestRequest struct {
 // event_cancelled, sales_not_open, sales_closed, limit_exceeded,
 // no_adjacent_seats (no block of that size is available).
 func (e *Event) HoldBest(now time.Time, req HoldBestRequest) ([]Record, error) {
+	if err := e.admit(now, req.CustomerID); err != nil {
+		return nil, err
+	}
+	out, err := e.holdBest(now, req)
+	return e.afterHold(out, now, req.CustomerID, err)
+}
+
+// holdBest is HoldBest without the waiting room.
+func (e *Event) holdBest(now time.Time, req HoldBestRequest) ([]Record, error) {
 	switch {
 	case !validID(req.ReservationID, reservationIDBytesMax):
 		return nil, Errorf(CodeInvalidRequest, "reservation id is invalid")

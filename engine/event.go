@@ -38,6 +38,11 @@ type Event struct {
 	bookings     map[string]*reservation
 	counts       Counts
 
+	// The waiting room (event_room.go), once enabled, and its
+	// RoomRecordCreated record (snapshots carry both).
+	room        *Room
+	roomCreated RoomRecord
+
 	// Best available (bestavailable.go): available seats per plan segment,
 	// kept on every status change, and the segments ranked for the focal
 	// point. Both derive from the state and the definition; neither is
@@ -101,7 +106,8 @@ func CreateEvent(def EventDefinition, now time.Time) (*Event, []Record, error) {
 		return nil, nil, Errorf(CodeInvalidRequest, "event definition: %v", err)
 	}
 	rec := Record{Seq: 1, Type: RecordEventCreated, AtUnixMilli: now.UnixMilli(), Definition: blob, Plan: plan.AppendBinary(nil)}
-	return newEvent(def, plan), []Record{rec}, nil
+	e := newEvent(def, plan)
+	return e, e.syncRoom([]Record{rec}, now), nil
 }
 
 // NewEvent rebuilds an event from its EventCreated record (the first record
@@ -317,7 +323,7 @@ func validateSettings(d *EventDefinition) error {
 		return bad("status must be %q", EventCancelled)
 	}
 	d.StartsAt, d.OnSaleAt, d.SalesEndAt = d.StartsAt.UTC(), d.OnSaleAt.UTC(), d.SalesEndAt.UTC()
-	return nil
+	return validateWaitingRoom(d)
 }
 
 func validCoord(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= planCoordMax }
@@ -453,6 +459,16 @@ func (e *Event) NextExpiry() (time.Time, bool) {
 // (Seats: the ids not available now), orphan_seat (with orphanSeats
 // "prevent"; Seats: the seats the hold would strand).
 func (e *Event) Hold(now time.Time, req HoldRequest) ([]Record, string, error) {
+	if err := e.admit(now, req.CustomerID); err != nil {
+		return nil, "", err
+	}
+	out, id, err := e.holdSeats(now, req)
+	out, err = e.afterHold(out, now, req.CustomerID, err)
+	return out, id, err
+}
+
+// holdSeats is Hold without the waiting room.
+func (e *Event) holdSeats(now time.Time, req HoldRequest) ([]Record, string, error) {
 	switch {
 	case !validID(req.ReservationID, reservationIDBytesMax):
 		return nil, "", Errorf(CodeInvalidRequest, "reservation id is invalid")
@@ -633,6 +649,7 @@ func (e *Event) Update(now time.Time, p EventPatch) ([]Record, error) {
 	}
 	wasCancelled := e.cancelled()
 	out = e.emit(out, Record{Type: RecordEventUpdated, AtUnixMilli: nowMs, Definition: blob})
+	out = e.syncRoom(out, now)
 	if e.cancelled() && !wasCancelled {
 		var held []*reservation
 		for _, r := range e.order {
@@ -715,6 +732,10 @@ func (e *Event) patched(p EventPatch) (EventDefinition, error) {
 	}
 	if p.Status != nil {
 		d.Status = *p.Status
+	}
+	if p.WaitingRoom != nil {
+		wr := *p.WaitingRoom
+		d.WaitingRoom = &wr
 	}
 	if err := validateSettings(&d); err != nil {
 		return d, err
@@ -885,6 +906,10 @@ func (e *Event) Apply(rec Record) error {
 		}
 		for _, s := range rec.Seats {
 			e.setStatus(s, to)
+		}
+	case RecordRoom:
+		if msg := e.applyRoom(rec); msg != "" {
+			return bad("waiting room: %s", msg)
 		}
 	case RecordEventUpdated:
 		var p EventPatch

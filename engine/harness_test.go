@@ -29,8 +29,8 @@ func at(seconds float64) time.Time {
 
 // knownCodes is every Code the engine may return.
 var knownCodes = map[Code]bool{
-	CodeBookingNotFound: true,
-	CodeInvalidRequest:  true, CodeInvalidPlan: true, CodeEventNotFound: true, CodeEventExists: true,
+	CodeBookingNotFound: true, CodeAdmissionBudgetExceeded: true, CodeAdmissionRequired: true, CodeTicketNotFound: true, CodeQueueFull: true,
+	CodeInvalidRequest: true, CodeInvalidPlan: true, CodeEventNotFound: true, CodeEventExists: true,
 	CodeEventCancelled: true, CodeSalesNotOpen: true, CodeSalesClosed: true, CodeSeatNotFound: true,
 	CodeLimitExceeded: true, CodeSeatUnavailable: true, CodeSeatHeld: true,
 	CodeReservationNotFound: true, CodeReservationExpired: true, CodeReservationReleased: true,
@@ -271,7 +271,7 @@ func (h *harness) holdID(now time.Time, cust, res string, seats ...string) ([]Re
 		h.t.Fatalf("hold %s: accepted without a reservation id", res)
 	case err != nil && id != "":
 		h.t.Fatalf("hold %s: refused (%v) with reservation id %q", res, err, id)
-	case err == nil && id == res && (len(recs) == 0 || recs[len(recs)-1].Type != RecordSeatsHeld || recs[len(recs)-1].ReservationID != res):
+	case err == nil && id == res && !heldLast(recs, res):
 		h.t.Fatalf("hold %s: accepted as a new reservation without its SeatsHeld record", res)
 	}
 	return recs, id, err
@@ -506,4 +506,15 @@ func wantRecords(t tb, recs []Record, want ...string) {
 	if got := recordTypes(recs); !slices.Equal(got, want) {
 		t.Fatalf("got records %q, want %q", got, want)
 	}
+}
+
+// heldLast reports whether the last record other than the waiting room's
+// (a claim follows the hold it claims with) holds reservation res.
+func heldLast(recs []Record, res string) bool {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Type != RecordRoom {
+			return recs[i].Type == RecordSeatsHeld && recs[i].ReservationID == res
+		}
+	}
+	return false
 }

@@ -224,11 +224,12 @@ func (e *Event) ConfirmPayment(now time.Time, reservationID string, attempt uint
 	if _, dup := e.bookings[bookingID]; dup {
 		return out, Errorf(CodeInvalidRequest, "booking id %q is already used", bookingID)
 	}
-	return e.emit(out, Record{
+	out = e.emit(out, Record{
 		Type: RecordSeatsBooked, AtUnixMilli: nowMs, ReservationID: r.id, CustomerID: r.customer,
 		Seats: slices.Clone(r.seats), Attempt: attempt, BookingID: bookingID,
 		PaymentRef: ev.Ref, ProviderEventID: ev.ProviderEventID,
-	}), nil
+	})
+	return e.afterBooking(out, now, r.customer, len(r.seats)), nil
 }
 
 // FailPayment records the provider's failure (declined, failed, cancelled

@@ -26,7 +26,11 @@ const (
 	RecordPaymentVoided   RecordType = 10 // attempt Attempt's authorisation was voided at the provider; no money moved
 	RecordRefundRequested RecordType = 11 // attempt Attempt took money that must go back (a late success, or an operator's refund of its booking)
 	RecordPaymentRefunded RecordType = 12 // attempt Attempt was refunded (PaymentRef: the refund); a booking it paid for is cancelled and its seats return to sale
-	recordTypeMax                    = RecordPaymentRefunded
+	// RecordRoom carries one record of the event's waiting room
+	// (event_room.go) in Definition: byte RoomRecordType, uvarint room seq,
+	// then the RoomRecord's payload.
+	RecordRoom    RecordType = 13
+	recordTypeMax            = RecordRoom
 )
 
 var recordTypeNames = [...]string{
@@ -42,6 +46,7 @@ var recordTypeNames = [...]string{
 	RecordPaymentVoided:   "PaymentVoided",
 	RecordRefundRequested: "RefundRequested",
 	RecordPaymentRefunded: "PaymentRefunded",
+	RecordRoom:            "Room",
 }
 
 func (t RecordType) String() string {

@@ -38,6 +38,7 @@ func sampleRecords() []Record {
 		{Seq: 17, Type: RecordPaymentVoided, AtUnixMilli: 17, ReservationID: "r", CustomerID: "u", Attempt: 1},
 		{Seq: 18, Type: RecordRefundRequested, AtUnixMilli: 18, ReservationID: "r", CustomerID: "u", Attempt: 1,
 			ProviderEventID: strings.Repeat("e", recordStringBytesMax)},
+		{Seq: 20, Type: RecordRoom, AtUnixMilli: 20, Definition: []byte{byte(RoomRecordResumed), 3}},
 		{Seq: math.MaxUint64, Type: RecordPaymentRefunded, AtUnixMilli: 19, ReservationID: "r", CustomerID: "u", Seats: []int32{1},
 			Attempt: 1, PaymentRef: "re_1", HoldStartUnixMilli: 3},
 	}
@@ -119,7 +120,7 @@ func TestDecodePayloadErrors(t *testing.T) {
 		payload []byte
 	}{
 		{"type-0", 0, valid},
-		{"type-13", 13, valid},
+		{"type-14", 14, valid},
 		{"type-255", 255, valid},
 		{"empty", RecordSeatsHeld, nil},
 		{"string-too-long", RecordSeatsHeld, func() []byte {

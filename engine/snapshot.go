@@ -13,12 +13,13 @@ import (
 // still reads it: the definition is then the created one, and every hold
 // started when it was made); 2 had no payment attempts (RestoreEvent reads
 // it: a paying or booked reservation then has its current attempt pending
-// or succeeded, without token or references); 3 is what MarshalSnapshot
-// writes.
+// or succeeded, without token or references); 3 had no waiting room; 4 is
+// what MarshalSnapshot writes.
 const (
 	snapshotVersion1 = 1
 	snapshotVersion2 = 2
-	snapshotVersion  = 3
+	snapshotVersion3 = 3
+	snapshotVersion  = 4
 )
 
 // MarshalSnapshot encodes the event's state as of Seq, with its current
@@ -37,7 +38,9 @@ const (
 // startedAt, string token, string ref, string refundRef, uvarint n, n
 // provider event ids)) |
 // uvarint n, n positions (in the reservation list) of released reservations
-// in release order.
+// in release order | byte 1 with a waiting room (then bytes: its
+// RoomRecordCreated as a RecordRoom entry, bytes: Room.MarshalSnapshot),
+// else 0.
 func (e *Event) MarshalSnapshot() []byte {
 	def, err := json.Marshal(e.def)
 	if err != nil { // strings, numbers and times only: cannot happen
@@ -94,7 +97,16 @@ func (e *Event) MarshalSnapshot() []byte {
 	for _, r := range e.released {
 		b = binary.AppendUvarint(b, uint64(r.snapPos))
 	}
-	return b
+	if e.room == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	entry := appendRoomEntry(nil, &e.roomCreated)
+	b = binary.AppendUvarint(b, uint64(len(entry)))
+	b = append(b, entry...)
+	room := e.room.MarshalSnapshot()
+	b = binary.AppendUvarint(b, uint64(len(room)))
+	return append(b, room...)
 }
 
 func appendSeats(b []byte, seats []int32) []byte {
@@ -279,6 +291,27 @@ func RestoreEvent(created Record, snapshot []byte) (*Event, error) {
 		}
 		seen[int(p)] = true
 		e.released = append(e.released, all[p])
+	}
+	if version >= snapshotVersion {
+		switch d.byte() {
+		case 0:
+		case 1:
+			created, err := decodeRoomEntry(d.bytes())
+			if err != nil || created.Type != RoomRecordCreated || created.EventID != e.def.ID {
+				return bad("waiting room: bad created record")
+			}
+			state := d.bytes()
+			if d.err != "" {
+				return bad("")
+			}
+			room, err := RestoreRoom(created, state)
+			if err != nil {
+				return bad("waiting room: " + err.Error())
+			}
+			e.room, e.roomCreated = room, created
+		default:
+			return bad("waiting room: bad marker")
+		}
 	}
 	if d.err != "" || len(d.b) != 0 || len(e.released) != countReleased(all) {
 		return bad("trailing or missing data")

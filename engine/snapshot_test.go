@@ -148,7 +148,7 @@ func TestRestoreEventErrors(t *testing.T) {
 		name string
 		snap []byte
 	}{
-		{"version", append([]byte{4}, snap[1:]...)},
+		{"version", append([]byte{5}, snap[1:]...)},
 		{"version-0", append([]byte{0}, snap[1:]...)},
 		{"definition-not-canonical", func() []byte {
 			def, _ := json.Marshal(h.ev.def)

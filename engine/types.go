@@ -77,6 +77,21 @@ type EventDefinition struct {
 	// Status is "" while the event sells, EventCancelled once an operator
 	// cancelled it (no more holds; bookings stay, for refunds).
 	Status string `json:"status,omitempty"`
+	// WaitingRoom meters admission (event_room.go); nil or not Enabled:
+	// anyone may hold.
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
+}
+
+// WaitingRoom is the waitingRoom object of POST and PATCH /v1/admin/events
+// (API.md): whether the event's waiting room is on, and how it admits (see
+// RoomConfig for the ranges and defaults). Once enabled, a room exists for
+// the rest of the event's life; disabling it lets anyone hold again.
+type WaitingRoom struct {
+	Enabled             bool    `json:"enabled"`
+	AdmitPerSecond      float64 `json:"admitPerSecond"`                // visitors per second
+	MaxActive           int     `json:"maxActive,omitempty"`           // 0: no cap beyond the rate and the inventory
+	ClaimSeconds        int     `json:"claimSeconds,omitempty"`        // 0: RoomClaimSecondsDefault
+	AdmissionTTLSeconds int     `json:"admissionTtlSeconds,omitempty"` // 0: the default
 }
 
 // Orphan-seat rules (EventDefinition.OrphanSeats) and event statuses
@@ -110,6 +125,9 @@ type EventPatch struct {
 	FocalPoint          *FocalPoint `json:"focalPoint,omitempty"`
 	// Status may only be EventCancelled: cancelling is final.
 	Status *string `json:"status,omitempty"`
+	// WaitingRoom replaces the waiting room's settings (a rate change
+	// during the sale, turning it on or off).
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 	// Reset names fields to return to their defaults: "salesEndAt" (sales
 	// run until startsAt), "maxHoldSeconds" (3 × holdTtlSeconds),
 	// "focalPoint" (the stage). A field may not be both set and reset.
