@@ -57,6 +57,7 @@ type eventActor struct {
 
 	timerAt     time.Time
 	cancelTimer func()
+	roomTimer   func() // cancels the waiting room's pending tick; nil when none is pending
 
 	// Payments (payment.go). payTasks is the provider work handed to the
 	// worker and not yet answered; payers the callers of Pay (and of an
@@ -127,6 +128,10 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		if a.cancelTimer != nil {
 			a.cancelTimer()
 		}
+		if a.roomTimer != nil {
+			a.roomTimer()
+			a.roomTimer = nil
+		}
 		a.cancelRetries()
 	case *actor.Stopped, actor.SystemMessage, actor.AutoReceiveMessage:
 		// lifecycle messages with nothing to do
@@ -157,6 +162,8 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		if a.storageErr != nil || a.unavailable != nil {
 			a.recover(ctx)
 		}
+	case roomTick:
+		a.onRoomTick(ctx)
 	case *retryPayment:
 		delete(a.retryTimers, m.reservationID)
 		if a.ev != nil && a.storageErr == nil {
@@ -281,14 +288,19 @@ func (a *eventActor) handle(ctx actor.Context, to chan<- *reply, msg any) {
 		rep.bookings = a.ev.Bookings()
 	case *infoRequest, *drainRequest:
 		rep.info = a.ev.Info()
-	default: // a programming error: answer it rather than leave the caller waiting
-		rep.err = fmt.Errorf("actors: event actor got an unknown request %s", typeName(msg))
+	default:
+		var ok bool
+		if recs, ok = a.handleRoom(now, msg, rep); !ok {
+			// A programming error: answer it rather than leave the caller waiting.
+			rep.err = fmt.Errorf("actors: event actor got an unknown request %s", typeName(msg))
+		}
 	}
 	a.enqueue(recs)
 	a.answer(to, rep)
 	a.decidedSinceDefer++
 	a.flush()
 	a.armTimer(ctx)
+	a.armRoomTimer(ctx)
 }
 
 // enqueue adds the records of one command to the collecting batch, or to a
@@ -544,6 +556,11 @@ func (a *eventActor) recover(ctx actor.Context) {
 	}
 	a.timerAt = time.Time{}
 	a.armTimer(ctx)
+	if a.roomTimer != nil {
+		a.roomTimer()
+		a.roomTimer = nil
+	}
+	a.armRoomTimer(ctx)
 	a.sys.logger.Info("event recovered", "event", a.id, "seq", a.ev.Seq(), "seats", a.ev.Plan().Capacity(),
 		"elapsed", time.Since(start).Round(time.Microsecond))
 }

@@ -77,6 +77,7 @@ type reply struct {
 	bookings     []engine.Booking
 	info         engine.EventInfo
 	attempt      uint32
+	ticket       engine.TicketView
 }
 
 // Internal messages.

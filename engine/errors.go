@@ -49,6 +49,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Seats   []string
+	// Reason qualifies Code for clients, when it has one (API.md:
+	// admission_required with reason "expired").
+	Reason string
 }
 
 func (e *Error) Error() string {

@@ -367,7 +367,16 @@ func (e *Event) Info() EventInfo {
 		Currency: e.def.Currency, Categories: slices.Clone(e.categories),
 		Capacity: len(e.plan.Seats), Counts: e.counts, Version: e.seq,
 		OrphanSeats: e.orphanRule(), FocalPoint: e.focalPoint(), Status: e.statusName(),
+		WaitingRoom: e.waitingRoomInfo(),
 	}
+}
+
+func (e *Event) waitingRoomInfo() *WaitingRoom {
+	if e.def.WaitingRoom == nil {
+		return nil
+	}
+	wr := *e.def.WaitingRoom
+	return &wr
 }
 
 func (e *Event) orphanRule() string {

@@ -192,6 +192,9 @@ type EventInfo struct {
 	OrphanSeats         string     `json:"orphanSeats"` // OrphanAllow or OrphanPrevent
 	FocalPoint          FocalPoint `json:"focalPoint"`  // the one in effect (default: the stage)
 	Status              string     `json:"status"`      // EventActive or EventCancelled
+	// WaitingRoom is the event's waiting room settings, nil without one;
+	// holds need an admission while it is Enabled.
+	WaitingRoom *WaitingRoom `json:"waitingRoom,omitempty"`
 }
 
 // ReservationView is the read model of a reservation (API.md).

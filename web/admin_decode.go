@@ -12,11 +12,6 @@ import (
 
 // createEventRequest is the body of POST /v1/admin/events (API.md,
 // Operators). Pointers mark fields whose absence must be seen.
-//
-// Accepted but without effect yet, because nothing it steers exists yet: a
-// waitingRoom with enabled false. Asking for a waiting room that does not
-// exist (enabled true) is a 400, so that an operator is never told a sale
-// is protected when it is not.
 type createEventRequest struct {
 	ID                  *string             `json:"id"`
 	Name                string              `json:"name"`
@@ -88,10 +83,8 @@ func decodeEventDefinition(body []byte) (engine.EventDefinition, error) {
 	if err != nil {
 		return engine.EventDefinition{}, err
 	}
-	if err := req.WaitingRoom.check(); err != nil {
-		return engine.EventDefinition{}, err
-	}
 	def := engine.EventDefinition{
+		WaitingRoom:         req.WaitingRoom.engine(),
 		Name:                req.Name,
 		StartsAt:            req.StartsAt.UTC(),
 		OnSaleAt:            req.OnSaleAt.UTC(),
@@ -137,13 +130,22 @@ func (fp *focalPointRequest) point() (*engine.FocalPoint, error) {
 	return &engine.FocalPoint{X: *fp.X, Y: *fp.Y}, nil
 }
 
-// check refuses a waiting room that would have to be enforced: it does not
-// exist yet.
-func (wr *waitingRoomRequest) check() error {
-	if wr != nil && wr.Enabled {
-		return errorf(engine.CodeInvalidRequest, "waitingRoom: the waiting room is not supported yet; leave waitingRoom out or set enabled to false")
+// engine is the waiting room as the engine takes it (nil: none); the
+// engine checks the ranges (invalid_request naming the field).
+func (wr *waitingRoomRequest) engine() *engine.WaitingRoom {
+	if wr == nil {
+		return nil
 	}
-	return nil
+	out := &engine.WaitingRoom{Enabled: wr.Enabled, AdmitPerSecond: wr.AdmitPerSecond}
+	for _, f := range []struct {
+		from *int
+		to   *int
+	}{{wr.MaxActive, &out.MaxActive}, {wr.ClaimSeconds, &out.ClaimSeconds}, {wr.AdmissionTTLSeconds, &out.AdmissionTTLSeconds}} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	return out
 }
 
 // eventPatchRequest is the body of PATCH /v1/admin/events/{eventId}
@@ -230,7 +232,8 @@ func decodeEventPatch(body []byte) (engine.EventPatch, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, wr.check()
+	p.WaitingRoom = wr.engine()
+	return p, nil
 }
 
 // patchField decodes one raw field of a PATCH body: nil when absent, a 400

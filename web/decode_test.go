@@ -101,7 +101,8 @@ func TestDecodeEventDefinition(t *testing.T) {
 		{"bad time", func(m map[string]any) { m["startsAt"] = "tomorrow" }, "malformed"},
 		{"unknown", func(m map[string]any) { m["venue"] = "x" }, `unknown field "venue"`},
 		{"bad orphans", func(m map[string]any) { m["orphanSeats"] = "maybe" }, "orphanSeats"},
-		{"waiting room", func(m map[string]any) { m["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": 5} }, "not supported yet"},
+		{"waiting room", func(m map[string]any) { m["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": 5} }, ""},
+		{"waiting room bad", func(m map[string]any) { m["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": "x"} }, "admitPerSecond"},
 		{"focal point half", func(m map[string]any) { m["focalPoint"] = map[string]any{"x": 1} }, "focalPoint"},
 		{"long id", func(m map[string]any) { m["id"] = strings.Repeat("x", 65) }, "id:"},
 	}

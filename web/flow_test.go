@@ -273,8 +273,11 @@ func TestAdminCreateEvent(t *testing.T) {
 	noPrice["prices"] = map[string]int64{"Premium": 1}
 	e.do(http.MethodPost, "/v1/admin/events", testAdminToken, noPrice).wantProblem(t, 400, engine.CodeInvalidRequest)
 	room := e.eventBody("room")
-	room["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": 10}
-	e.do(http.MethodPost, "/v1/admin/events", testAdminToken, room).wantProblem(t, 400, engine.CodeInvalidRequest)
+	room["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": 0}
+	p = e.do(http.MethodPost, "/v1/admin/events", testAdminToken, room).wantProblem(t, 400, engine.CodeInvalidRequest)
+	if !strings.Contains(p.Detail, "waitingRoom.admitPerSecond") {
+		t.Errorf("detail %q does not name waitingRoom.admitPerSecond", p.Detail)
+	}
 
 	noID := e.eventBody("")
 	delete(noID, "id")

@@ -76,6 +76,11 @@ var problemKinds = map[engine.Code]problemKind{
 	codeNotReady:             {http.StatusServiceUnavailable, "Not ready"},
 	codeInternal:             {http.StatusInternalServerError, "Internal error"},
 	codeInvalidSignature:     {http.StatusBadRequest, "Invalid webhook signature"},
+
+	engine.CodeTicketNotFound:          {http.StatusNotFound, "Ticket not found"},
+	engine.CodeAdmissionRequired:       {http.StatusForbidden, "Admission required"},
+	engine.CodeAdmissionBudgetExceeded: {http.StatusUnprocessableEntity, "Admission budget exceeded"},
+	engine.CodeQueueFull:               {http.StatusServiceUnavailable, "Waiting room full"},
 }
 
 // retryAfterSeconds is the Retry-After a 503 carries: the condition (a full
@@ -97,6 +102,7 @@ type problem struct {
 	UnknownSeats     []string `json:"unknownSeats,omitempty"`
 	OrphanSeats      []string `json:"orphanSeats,omitempty"`
 	SeatIDs          []string `json:"seatIds,omitempty"`
+	Reason           string   `json:"reason,omitempty"` // admission_required: "expired" for an admission that ran out
 }
 
 // problemFor turns any error into a problem document. Errors that are not
@@ -120,6 +126,7 @@ func problemFor(err error) problem {
 		Status: kind.status,
 		Detail: e.Message,
 		Code:   string(e.Code),
+		Reason: e.Reason,
 	}
 	if len(e.Seats) > 0 {
 		switch e.Code {

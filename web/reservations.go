@@ -51,6 +51,10 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request) {
 				seats, info.MaxSeatsPerCustomer))
 			return
 		}
+		if err := s.checkAdmission(r, info, customerID, seats); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		var res engine.ReservationView
 		key := r.Header.Get("Idempotency-Key")
 		switch {

@@ -425,7 +425,8 @@ func TestPatchEvent(t *testing.T) {
 		{`{"focalPoint":{"x":1,"y":2,"z":3}}`, "focalPoint"},
 		{`{"focalPoint":{"x":1e30,"y":2}}`, "focalPoint.x"},
 		{`{"status":"active"}`, "status"},
-		{`{"waitingRoom":{"enabled":true,"admitPerSecond":5}}`, "waitingRoom"},
+		{`{"waitingRoom":{"enabled":true,"admitPerSecond":-5}}`, "waitingRoom.admitPerSecond"},
+		{`{"waitingRoom":{"enabled":true,"admitPerSecond":5,"claimSeconds":0.5}}`, "waitingRoom"},
 		{`{"customerId":"u"}`, "customerId"},
 		{`[]`, "object"},
 	} {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/boxoffice/boxoffice/web/ui"
@@ -60,6 +62,10 @@ type Config struct {
 	// WebhookTolerance is how old a webhook's signed timestamp may be;
 	// 0: DefaultWebhookTolerance.
 	WebhookTolerance time.Duration
+	// AdmissionKey signs and verifies waiting-room admission tokens (HS256,
+	// at least 32 bytes); kept across restarts so that tokens issued
+	// before one stay valid. Nil: a random key for this process only.
+	AdmissionKey []byte
 	// WriteSnapshot writes a consistent snapshot of the journal to w as a
 	// tar archive (POST /v1/admin/snapshots); nil: that endpoint answers
 	// 404.
@@ -93,6 +99,9 @@ type Server struct {
 	webhooks    webhookConfig
 	snapshot    func(io.Writer) error
 
+	admissionKey    []byte
+	admissionParser *jwt.Parser
+
 	sys atomic.Pointer[systemRef]
 }
 
@@ -112,6 +121,17 @@ func NewServer(cfg Config) (*Server, error) {
 		webhooks: webhookConfig{provider: cfg.PaymentProvider, secret: cfg.WebhookSecret, tolerance: cfg.WebhookTolerance},
 	}
 	s.snapshot = cfg.WriteSnapshot
+	s.admissionKey = cfg.AdmissionKey
+	if s.admissionKey == nil {
+		s.admissionKey = make([]byte, 32)
+		_, _ = rand.Read(s.admissionKey)
+	}
+	if len(s.admissionKey) < 32 {
+		return nil, errors.New("web: the admission key must be at least 32 bytes")
+	}
+	s.admissionParser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(admissionIssuer), jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
 	if s.webhooks.tolerance <= 0 {
 		s.webhooks.tolerance = DefaultWebhookTolerance
 	}
@@ -216,6 +236,9 @@ func (s *Server) routes() *chi.Mux {
 			r.Get("/reservations/{reservationId}", s.getReservation)
 			r.Delete("/reservations/{reservationId}", s.cancelReservation)
 			r.Post("/reservations/{reservationId}/pay", s.pay)
+			r.Post("/events/{eventId}/queue", s.joinQueue)
+			r.Get("/events/{eventId}/queue/{ticket}", s.pollQueue)
+			r.Delete("/events/{eventId}/queue/{ticket}", s.leaveQueue)
 
 			r.Patch("/admin/events/{eventId}", s.updateEvent)
 			r.Post("/admin/events/{eventId}/block", s.blockSeats)

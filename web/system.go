@@ -52,6 +52,13 @@ type System interface {
 	// PaymentWebhook applies a verified provider event; reservation_not_found
 	// or not_paying when the attempt is unknown (yet).
 	PaymentWebhook(ctx context.Context, ev payment.WebhookEvent) error
+	// QueueJoin gives the customer a place in the event's waiting room
+	// (or the one they have); ticket_not_found without a room.
+	QueueJoin(ctx context.Context, eventID, customerID string) (engine.TicketView, error)
+	// QueuePoll reads a ticket and counts the poll: ticket_not_found.
+	QueuePoll(ctx context.Context, eventID, ticket string) (engine.TicketView, error)
+	// QueueLeave takes a ticket out of the waiting room: ticket_not_found.
+	QueueLeave(ctx context.Context, eventID, ticket string) error
 	// RefundBooking refunds a booking with the provider and returns its
 	// seats to sale: booking_not_found.
 	RefundBooking(ctx context.Context, bookingID string) (engine.ReservationView, error)

@@ -125,6 +125,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// Admission tokens stay valid across restarts: the key is kept.
+	admissionKey, err := loadOrCreateSecret(filepath.Join(secrets, "admission-key"))
+	if err != nil {
+		return err
+	}
 	var publicKey []byte
 	if o.JWTPublicKey != "" {
 		if publicKey, err = os.ReadFile(o.JWTPublicKey); err != nil {
@@ -141,6 +146,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		RateLimitPerSecond: o.RateLimitPerSecond,
 		PaymentProvider:    provider,
 		WebhookSecret:      webhookSecret,
+		AdmissionKey:       []byte(admissionKey),
 		WriteSnapshot: func(w io.Writer) error {
 			if m.store == nil {
 				return errors.New("the journal is not open yet")
