@@ -252,3 +252,17 @@ func (e *Event) afterBooking(out []Record, now time.Time, customerID string, sea
 	}
 	return e.journalRoom(out, recs)
 }
+
+// RoomRecordOf decodes the waiting-room record a RecordRoom record carries
+// (audits read the draw's seed and the admissions from the journal).
+// Errors: corrupt_record.
+func RoomRecordOf(rec Record) (RoomRecord, error) {
+	if rec.Type != RecordRoom {
+		return RoomRecord{}, Errorf(CodeCorruptRecord, "record %d is %s, not a waiting-room record", rec.Seq, rec.Type)
+	}
+	rr, err := decodeRoomEntry(rec.Definition)
+	if err != nil {
+		return RoomRecord{}, Errorf(CodeCorruptRecord, "record %d: %v", rec.Seq, err)
+	}
+	return rr, nil
+}
