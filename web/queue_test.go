@@ -289,3 +289,42 @@ func (e *env) seatIDs(eventID string) []string {
 	}
 	return ids
 }
+
+// TestWaitingRoomPatch: operators change the room during the sale: a
+// higher maxActive admits more at the next tick; an event without a room
+// gets one by PATCH.
+func TestWaitingRoomPatch(t *testing.T) {
+	e := newEnv(t)
+	e.createRoomEvent("pt", map[string]any{"admitPerSecond": 100, "maxActive": 1})
+	e.tick("pt")
+	vs := make([]*visitor, 5)
+	for i := range vs {
+		vs[i] = &visitor{}
+		e.join("pt", vs[i])
+	}
+	admitted := func() int {
+		n := 0
+		for _, v := range vs {
+			if e.poll("pt", v).Status == "admitted" {
+				n++
+			}
+		}
+		return n
+	}
+	e.tick("pt")
+	if n := admitted(); n != 1 {
+		t.Fatalf("%d admitted with maxActive 1", n)
+	}
+	e.patchEvent(testAdminToken, "pt", map[string]any{"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": 100, "maxActive": 3}}).want(t, http.StatusOK)
+	e.tick("pt")
+	if n := admitted(); n != 3 {
+		t.Fatalf("%d admitted after raising maxActive to 3", n)
+	}
+	// A room added to a selling event gates its holds from then on.
+	e.createEvent("later", nil)
+	u, _ := e.session()
+	seats := e.seatIDs("later")
+	e.hold(u, "later", seats[0]).want(t, http.StatusCreated)
+	e.patchEvent(testAdminToken, "later", map[string]any{"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": 1}}).want(t, http.StatusOK)
+	e.hold(u, "later", seats[1]).wantProblem(t, http.StatusForbidden, engine.CodeAdmissionRequired)
+}
