@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,17 @@ func TestMain(m *testing.M) {
 	// The one goroutine ignored, by name: protoactor's dead-letter log
 	// throttle, which outlives an actor system by up to one second after a
 	// dead letter and then ends by itself (see actors/actors_test.go).
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"))
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir) // the binary the end-to-end tests built once
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // startMain runs a Main on port 0 with the data directory.
