@@ -71,6 +71,8 @@ func sampleRecords() []engine.Record {
 			CustomerID: "cust-9", Attempt: 2, PaymentRef: "pi_3Late", ProviderEventID: "evt_1Late"},
 		{Seq: 15, Type: engine.RecordPaymentRefunded, AtUnixMilli: t0 + 14000, ReservationID: "rsv-0004",
 			CustomerID: "cust-9", Seats: []int32{5}, Attempt: 1, PaymentRef: "re_3Golden"},
+		// A waiting-room record: RoomResumed at room seq 3 (engine/event_room.go).
+		{Seq: 16, Type: engine.RecordRoom, AtUnixMilli: t0 + 15000, Definition: []byte{10, 3}},
 	}
 }
 
