@@ -734,3 +734,201 @@ func sellStadium(t *testing.T, srv *server, event string) (booked, held int) {
 	wg.Wait()
 	return booked, held
 }
+
+// TestWaitingRoom: an event whose waiting room admits one buyer at a time
+// (admitPerSecond 1, maxActive 1). Two buyers (a desktop and a phone) open
+// it before the sale: both get the pre-queue page instead of the map. At
+// onSaleAt the draw admits one of them, whose page moves to the seat map
+// with the admission countdown; the other reads "number 1 in line" with a
+// progress bar. A hold with a stale admission token is refused
+// (admission_required) and sends the admitted buyer back to the waiting
+// room, which admits them again; then their hold succeeds, which needs the
+// Admission-Token header. Once the first buyer pays, the second is
+// admitted and holds a seat; the first queues again from the admission bar,
+// leaves and joins again, with the keyboard. With every other seat blocked
+// and the second buyer's seat paid, the first reads "Sold out".
+func TestWaitingRoom(t *testing.T) {
+	started := time.Now()
+	srv := startServer(t)
+	const event = "riverside-waiting-room"
+	a := newBrowser(t, "queue-a", desktop)
+	b := newBrowser(t, "queue-b", phone)
+	onSale := time.Now().Add(7 * time.Second).UTC().Truncate(time.Millisecond)
+	createRoomEvent(t, srv, event, onSale)
+	url := srv.base + "/#/events/" + event
+
+	// Before the sale: the pre-queue page, no seat map.
+	for _, o := range []*browser{a, b} {
+		o.do(chromedp.Navigate(url))
+	}
+	for _, o := range []*browser{a, b} {
+		o.waitFor("pre-queue page", `document.querySelector('#waiting[data-status="pre_queue"]')`, 5*time.Second)
+		if status := eval[string](o, "document.getElementById('queue-status').textContent"); !strings.Contains(status, "You are in the pre-queue; places are drawn at") {
+			t.Errorf("%s: status %q, want the pre-queue message with the draw time", o.name, status)
+		}
+		if eval[bool](o, "!!document.getElementById('seatmap')") {
+			t.Errorf("%s: the seat map is shown before admission", o.name)
+		}
+	}
+	if over := eval[float64](b, "document.documentElement.scrollWidth - window.innerWidth"); over > 0 {
+		t.Errorf("phone: the waiting page scrolls sideways by %v px", over)
+	}
+	a.screenshot("queue-01-a-pre-queue.png")
+	b.screenshot("queue-01-b-pre-queue-phone.png")
+
+	// The draw: one buyer is admitted and sees the map, the other is next.
+	var in, out *browser
+	deadline := time.Now().Add(time.Until(onSale) + 10*time.Second)
+	for in == nil {
+		for _, o := range []*browser{a, b} {
+			if eval[bool](o, "!!(window.boxoffice && boxoffice.ready())") {
+				in, out = o, a
+				if o == a {
+					out = b
+				}
+				break
+			}
+		}
+		if in == nil && time.Now().After(deadline) {
+			a.screenshot("timeout-queue-a.png")
+			b.screenshot("timeout-queue-b.png")
+			t.Fatalf("nobody admitted within 10 s of onSaleAt")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("admitted first: %s, %v after onSaleAt", in.name, time.Since(onSale).Round(time.Millisecond))
+	out.waitFor("number 1 in line", `document.querySelector('#waiting[data-status="waiting"]') && /^You are number 1 in line/.test(document.getElementById('queue-status').textContent)`, 8*time.Second)
+	if now := eval[string](out, "document.querySelector('#queue-progress[role=progressbar]')?.getAttribute('aria-valuenow') ?? ''"); now == "" {
+		t.Errorf("%s: no progressbar with aria-valuenow on the waiting page", out.name)
+	}
+	if eta := eval[string](out, "document.getElementById('queue-eta').textContent"); !strings.HasPrefix(eta, "Estimated wait: ") {
+		t.Errorf("%s: estimate %q", out.name, eta)
+	}
+	in.waitFor("claim countdown", `/^\d+:\d\d$/.test(document.querySelector('#admission[data-state="choose"] #admission-countdown')?.textContent)`, 2*time.Second)
+	if !eval[bool](in, fmt.Sprintf("JSON.parse(sessionStorage.getItem('boxoffice.admission.%s') || '{}').token?.length > 20", event)) {
+		t.Errorf("%s: the admission token is not kept in sessionStorage", in.name)
+	}
+	in.screenshot("queue-02-admitted-seat-map.png")
+	out.screenshot("queue-02-next-in-line.png")
+
+	// A stale token: the hold is refused and the buyer goes back to the
+	// waiting room, whose ticket is still admitted: the map comes back.
+	inTouch := in == b
+	in.do(chromedp.Evaluate[chromedp.Void]("boxoffice.admission().token = 'stale'"))
+	in.pickSeat("stalls-D-17", inTouch)
+	in.do(chromedp.Click(chromedp.CSS("#hold-btn")))
+	in.waitFor("sent back to the queue", "/back in the queue/.test(document.getElementById('message-text').textContent)", 5*time.Second)
+	in.waitFor("admitted again", "window.boxoffice && boxoffice.ready() && boxoffice.admission() && boxoffice.admission().token !== 'stale'", 15*time.Second)
+	if st := eval[string](in, "boxoffice.seatStatus('stalls-D-17')"); st != "available" {
+		t.Errorf("the refused hold left stalls-D-17 %q, want available", st)
+	}
+	in.do(chromedp.Evaluate[chromedp.Void]("document.getElementById('message-close').click()"))
+	in.pickSeat("stalls-D-17", inTouch)
+	in.do(chromedp.Click(chromedp.CSS("#hold-btn")))
+	in.waitFor("hold acknowledged", "boxoffice.lastHeldAt() > 0", 5*time.Second)
+	in.waitFor("admission claimed", `document.querySelector('#admission[data-state="claimed"]')`, 2*time.Second)
+	in.screenshot("queue-03-admitted-held.png")
+
+	// The first buyer pays: the booking ends their admission and the next
+	// buyer is admitted, and holds with their own token.
+	in.do(chromedp.Click(chromedp.CSS(".res.held .pay-btn")))
+	in.waitFor("confirmation", "document.querySelector('#booking-id')?.textContent.length > 0", 5*time.Second)
+	in.waitFor("admission done", `document.querySelector('#admission[data-state="done"]')`, 2*time.Second)
+	out.waitFor("admitted after the booking", "window.boxoffice && boxoffice.ready()", 10*time.Second)
+	out.pickSeat("stalls-D-18", out == b)
+	out.do(chromedp.Click(chromedp.CSS("#hold-btn")))
+	out.waitFor("hold acknowledged", "boxoffice.lastHeldAt() > 0", 5*time.Second)
+	out.screenshot("queue-04-second-buyer-held.png")
+
+	// The first buyer queues again from the admission bar (keyboard): the
+	// second is shopping, so they are number 1 in line; they leave and join
+	// again.
+	in.do(chromedp.Click(chromedp.CSS("#confirmation .btn")))
+	in.waitFor("confirmation closed", "!document.querySelector('#confirmation[open]')", 2*time.Second)
+	in.do(chromedp.Focus(chromedp.CSS("#rejoin-btn")), chromedp.KeyEvent(kb.Enter))
+	in.waitFor("number 1 in line again", `document.querySelector('#waiting[data-status="waiting"]') && /^You are number 1 in line/.test(document.getElementById('queue-status').textContent)`, 5*time.Second)
+	if now := eval[string](in, "document.querySelector('#queue-progress[role=progressbar]')?.getAttribute('aria-valuenow') ?? ''"); now == "" {
+		t.Errorf("%s: no progressbar with aria-valuenow on the waiting page", in.name)
+	}
+	in.screenshot("queue-05-queued-again.png")
+	in.do(chromedp.Focus(chromedp.CSS("#leave-queue")), chromedp.KeyEvent(kb.Enter))
+	in.waitFor("left", `document.querySelector('#waiting[data-status="left"]') && !document.getElementById('join-queue').hidden`, 3*time.Second)
+	if focused := eval[string](in, "document.activeElement.id"); focused != "join-queue" {
+		t.Errorf("after leaving, focus is on %q, want the Join again button", focused)
+	}
+	in.screenshot("queue-06-left.png")
+	in.do(chromedp.KeyEvent(kb.Enter))
+	in.waitFor("joined again", `document.querySelector('#waiting[data-status="waiting"]')`, 5*time.Second)
+
+	// Every other seat is blocked and the second buyer pays: the event is
+	// sold out, and the waiting page says so.
+	var seats struct {
+		Seats []struct{ ID, Status string } `json:"seats"`
+	}
+	srv.api(t, http.MethodGet, "/v1/events/"+event+"/seats", "", nil, &seats)
+	var free []string
+	for _, s := range seats.Seats {
+		if s.Status == "available" {
+			free = append(free, s.ID)
+		}
+	}
+	if code := srv.api(t, http.MethodPost, "/v1/admin/events/"+event+"/block", adminToken, map[string]any{"seatIds": free}, nil); code != http.StatusOK {
+		t.Fatalf("block %d seats: %d", len(free), code)
+	}
+	out.do(chromedp.Click(chromedp.CSS(".res.held .pay-btn")))
+	out.waitFor("confirmation", "document.querySelector('#booking-id')?.textContent.length > 0", 5*time.Second)
+	in.waitFor("sold out", `document.querySelector('#waiting[data-status="sold_out"]') && document.getElementById('wait-h').textContent === 'Sold out'`, 8*time.Second)
+	in.screenshot("queue-07-sold-out.png")
+	if over := eval[float64](b, "document.documentElement.scrollWidth - window.innerWidth"); over > 0 {
+		t.Errorf("phone: the seat map page scrolls sideways by %v px", over)
+	}
+	t.Logf("took %v", time.Since(started).Round(time.Millisecond))
+}
+
+// createRoomEvent creates an event in the concert hall whose waiting room
+// admits one buyer per second, one at a time.
+func createRoomEvent(t *testing.T, srv *server, id string, onSale time.Time) {
+	t.Helper()
+	plan, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "venues", "riverside-concert-hall.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Categories []struct{ Name string } `json:"categories"`
+	}
+	if err := json.Unmarshal(plan, &p); err != nil {
+		t.Fatal(err)
+	}
+	prices := map[string]int{}
+	for i, c := range p.Categories {
+		prices[c.Name] = 6000 - 1000*i
+	}
+	var ev struct {
+		WaitingRoom *struct{ Enabled bool } `json:"waitingRoom"`
+	}
+	code := srv.api(t, http.MethodPost, "/v1/admin/events", adminToken, map[string]any{
+		"id": id, "name": "Riverside Concert Hall — queue night",
+		"startsAt": onSale.Add(72 * time.Hour), "onSaleAt": onSale,
+		"holdTtlSeconds": 600, "maxSeatsPerCustomer": 4, "currency": "EUR", "prices": prices,
+		"seatingPlan": json.RawMessage(plan),
+		"waitingRoom": map[string]any{"enabled": true, "admitPerSecond": 1, "maxActive": 1},
+	}, &ev)
+	if code != http.StatusCreated || ev.WaitingRoom == nil || !ev.WaitingRoom.Enabled {
+		t.Fatalf("create %s: %d %+v", id, code, ev.WaitingRoom)
+	}
+}
+
+// pickSeat brings a seat into view, large enough to hit, and selects it
+// with the mouse or a tap.
+func (b *browser) pickSeat(id string, touch bool) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf("boxoffice.reveal(%q, 16)", id)))
+	b.waitFor("zoomed in", "boxoffice.stats().pitchPx >= 15", 2*time.Second)
+	p := b.seatPoint(id)
+	if touch {
+		b.do(chromedp.TapXY(p.X, p.Y))
+	} else {
+		b.do(chromedp.MouseClickXY(p.X, p.Y))
+	}
+	b.waitFor("seat selected", fmt.Sprintf("boxoffice.isSelected(%q)", id), 2*time.Second)
+}

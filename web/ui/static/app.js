@@ -112,6 +112,47 @@ function plural(n, one, many) {
   return `${countFormat.format(n)} ${n === 1 ? one : many}`;
 }
 
+// fmtWhen is a moment in the buyer's local time, with the date unless it
+// is today.
+function fmtWhen(s) {
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toDateString() === new Date().toDateString() ? timeFormat.format(d) : dateFormat.format(d);
+}
+
+// fmtWait is an estimated wait in words (the server's estimate reads a day
+// when it has nothing to go by).
+function fmtWait(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds >= 86400) return 'not known yet';
+  if (seconds < 60) return 'less than a minute';
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return `about ${plural(minutes, 'minute', 'minutes')}`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return `about ${plural(hours, 'hour', 'hours')}${rest ? ` ${plural(rest, 'minute', 'minutes')}` : ''}`;
+}
+
+// The buyer's place in an event's waiting room ("queue": the ticket) and
+// its admission live in sessionStorage, keyed by event: a reload keeps the
+// place; another tab asks the server, which gives the same ticket back.
+function loadRoom(kind, eventId) {
+  try {
+    return JSON.parse(sessionStorage.getItem(`boxoffice.${kind}.${eventId}`) || 'null');
+  } catch {
+    return null; // damaged or no storage: the server has the place
+  }
+}
+
+function saveRoom(kind, eventId, value) {
+  try {
+    const key = `boxoffice.${kind}.${eventId}`;
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Private mode without storage: the place lasts as long as the page.
+  }
+}
+
 // explain turns an API error into a sentence for the buyer.
 function explain(err, ctx = {}) {
   if (!(err instanceof ApiError)) return `Something went wrong: ${err.message || err}`;
@@ -140,6 +181,12 @@ function explain(err, ctx = {}) {
       return 'These seats are already booked by you.';
     case 'admission_required':
       return 'This event has a waiting room: you need to be admitted before you can hold seats.';
+    case 'admission_budget_exceeded':
+      return `Your admission allows at most ${ctx.budget || ctx.max || 'a few'} seats, counting the seats you already hold or bought.`;
+    case 'queue_full':
+      return 'The waiting room is full right now. Please try again later.';
+    case 'ticket_not_found':
+      return 'Your place in the waiting room was not found.';
     case 'anonymous_sessions_disabled':
       return 'This box office does not offer guest checkout.';
     case 'event_not_found':
@@ -260,23 +307,58 @@ class EventPage {
 
   async mount() {
     const id = encodeURIComponent(this.eventId);
-    const [event, plan, seatMap] = await Promise.all([
+    const [event, plan] = await Promise.all([
       api.request('GET', `/v1/events/${id}`),
       // The plan only adds the stage; a map without it is still usable.
       api.request('GET', `/v1/events/${id}/plan`).catch(() => ({ areas: [] })),
-      api.request('GET', `/v1/events/${id}/seats`),
     ]);
     if (this.destroyed) return;
     this.event = event;
+    this.plan = plan;
     this.money = moneyFormatter(event.currency);
     this.max = event.maxSeatsPerCustomer;
     document.title = `${event.name} — boxoffice`;
+    if (this.roomOn()) {
+      // A waiting room: the buyer queues first and sees the map (6 MB of
+      // seats for the stadium) only once admitted.
+      this.room = new WaitingRoom(this);
+      await this.room.start();
+      return;
+    }
+    await this.showMap();
+  }
+
+  // roomOn reports whether the buyer queues before seeing the map: the
+  // event has a waiting room that is on, and there is something to sell.
+  roomOn() {
+    const wr = this.event.waitingRoom;
+    return !!(wr && wr.enabled) && this.event.status !== 'cancelled' && this.saleState() !== 'closed';
+  }
+
+  // showMap loads the seats and shows the seat map with the panel.
+  async showMap() {
+    if (this.mapShown) return;
+    this.mapShown = true;
+    const id = encodeURIComponent(this.eventId);
+    let seatMap;
+    try {
+      seatMap = await api.request('GET', `/v1/events/${id}/seats`);
+    } catch (err) {
+      this.mapShown = false;
+      throw err;
+    }
+    if (this.destroyed || !this.mapShown) return;
+    const event = this.event;
+    document.body.classList.add('map-mode');
     const categoryIndex = new Map(event.categories.map((c, i) => [c.name, i]));
     this.store = new SeatStore(seatMap, categoryIndex);
+    this.selected = [];
+    this.mine = new Set();
+    this.reservationsKey = null;
     this.render();
     this.map = new SeatMap(this.canvas, this.store, {
       categories: event.categories,
-      areas: plan.areas || [],
+      areas: this.plan.areas || [],
       onTap: (i) => this.tap(i),
       onHover: (i, x, y) => this.hover(i, x, y),
       onFocusSeat: (i, say) => this.focusSeat(i, say),
@@ -293,6 +375,7 @@ class EventPage {
     this.renderSummary();
     this.renderSelection();
     this.renderReservations();
+    this.renderAdmission();
     this.every(500, () => this.tick());
     // Reservations change on their own (expiry, a delayed payment): re-read
     // them now and then, and whenever the page comes back into view.
@@ -302,15 +385,34 @@ class EventPage {
     installTestHooks(this);
     this.ready = true;
     await this.loadReservations();
-    if (this.initialResId) this.showConfirmation(this.initialResId);
+    if (this.initialResId) {
+      const resId = this.initialResId;
+      this.initialResId = null;
+      this.showConfirmation(resId);
+    }
+  }
+
+  // teardownMap stops the map, its feed and timers (the buyer goes back to
+  // the waiting room).
+  teardownMap() {
+    this.mapShown = false;
+    this.ready = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (this.feed) this.feed.stop();
+    if (this.map) this.map.destroy();
+    if (this.onVisible) document.removeEventListener('visibilitychange', this.onVisible);
+    this.onVisible = null;
+    this.selected = [];
+    this.admissionEl = null;
+    setConn(null);
+    document.body.classList.remove('map-mode');
   }
 
   destroy() {
     this.destroyed = true;
-    for (const t of this.timers) clearInterval(t);
-    if (this.feed) this.feed.stop();
-    if (this.map) this.map.destroy();
-    if (this.onVisible) document.removeEventListener('visibilitychange', this.onVisible);
+    if (this.room) this.room.stop();
+    this.teardownMap();
   }
 
   every(ms, fn) {
@@ -357,11 +459,16 @@ class EventPage {
       if (/\/reservations\//.test(location.hash)) history.replaceState(null, '', `#/events/${encodeURIComponent(this.eventId)}`);
     });
 
+    // With a waiting room: the admission's countdown, above the map.
+    this.admissionEl = this.room ? h('div', { class: 'admission', id: 'admission' }) : null;
+    this.admissionState = null;
+
     main.replaceChildren(h('section', { class: 'event-page' },
       h('div', { class: 'event-head' },
         h('a', { class: 'back', href: '#/' }, '← All events'),
         h('h1', {}, ev.name),
         this.summary),
+      this.admissionEl,
       h('div', { class: 'event-body' },
         this.mapWrap,
         h('aside', { class: 'panel', 'aria-label': 'Prices and your seats' }, this.selectionBox, this.reservationsBox, legend)),
@@ -505,6 +612,7 @@ class EventPage {
 
   // tick updates the countdowns; a hold that runs out is re-read.
   tick() {
+    this.tickAdmission();
     const now = api.now();
     let expired = false;
     for (const el of this.reservationsBox.querySelectorAll('.countdown')) {
@@ -522,13 +630,115 @@ class EventPage {
     }
   }
 
+  // Admission (events with a waiting room) -------------------------------------
+
+  // admitted is the waiting room's news that the buyer's turn has come:
+  // show the map (the hold button then sends the admission token).
+  admitted() {
+    this.admissionEnded = null;
+    if (this.mapShown) {
+      this.renderAdmission();
+      return;
+    }
+    const a = this.room.admission();
+    announce(a && !a.claimed
+      ? `It's your turn. Choose your seats within ${fmtWait((Date.parse(a.claimBy) - api.now()) / 1000).replace(/^about /, '')}.`
+      : "It's your turn. The seat map is shown.");
+    this.showMap().catch((err) => {
+      if (this.destroyed) return;
+      this.room.render('error', { message: explain(err), retry: () => this.admitted() });
+    });
+  }
+
+  // admissionClaimed: a hold succeeded with the admission, which now lives
+  // until its expiry instead of its claim deadline.
+  admissionClaimed() {
+    this.room.markClaimed();
+    this.renderAdmission();
+  }
+
+  // admissionDone: a booking ends the admission (the next buyer in line
+  // gets the place in the shop).
+  admissionDone() {
+    if (!this.room) return;
+    this.room.dropAdmission();
+    this.admissionEnded = 'done';
+    this.renderAdmission();
+  }
+
+  // backToQueue leaves the map for the waiting page and asks for a place
+  // (the same one while the ticket is live, else one at the back).
+  backToQueue(message) {
+    if (!this.room || this.destroyed) return;
+    this.room.dropAdmission();
+    if (message) showMessage(message, 'warn');
+    this.teardownMap();
+    this.room.start(true);
+  }
+
+  // renderAdmission shows the admission's state above the map: the claim
+  // countdown, then its expiry, then that it ended. Its content is built
+  // again only when the state changes, so a focused button stays.
+  renderAdmission() {
+    const el = this.admissionEl;
+    if (!el || !this.room) return;
+    const a = this.room.admission();
+    const now = api.now();
+    let state;
+    if (a) state = a.claimed ? 'claimed' : Date.parse(a.claimBy) > now ? 'choose' : 'checking';
+    else state = this.admissionEnded === 'done' ? 'done' : 'ended';
+    if (state !== this.admissionState) {
+      const hadFocus = el.contains(document.activeElement);
+      this.admissionState = state;
+      el.dataset.state = state;
+      const rejoin = () => h('button', {
+        type: 'button', class: 'btn small', id: 'rejoin-btn', onclick: () => this.backToQueue(),
+      }, 'Join the queue again');
+      switch (state) {
+        case 'choose':
+          fill(el, h('p', {},
+            h('strong', {}, "It's your turn."), ' Choose your seats within ',
+            h('span', { class: 'countdown', id: 'admission-countdown' }, fmtCountdown(Date.parse(a.claimBy) - now)),
+            ` — hold at least one seat by then (up to ${a.seatBudget || this.max}), or your turn passes to the next person in line.`));
+          break;
+        case 'checking':
+          fill(el, h('p', {}, 'Checking your admission…'));
+          break;
+        case 'claimed':
+          fill(el, h('p', {}, h('strong', {}, "You're in."),
+            ` Your admission expires at ${fmtWhen(a.expiresAt)}: hold any more seats before then.`));
+          break;
+        case 'done':
+          fill(el, h('p', {}, h('strong', {}, 'Purchase complete.'),
+            ' Your turn in the waiting room ended with your booking. To buy more seats, join the queue again.'), rejoin());
+          break;
+        default:
+          fill(el, h('p', {}, h('strong', {}, 'Your admission has ended.'),
+            ' Seats you hold stay yours until their countdown ends; to hold more, join the queue again.'), rejoin());
+      }
+      if (hadFocus) (el.querySelector('button') || main).focus();
+    }
+    if (state === 'choose') {
+      const cd = el.querySelector('.countdown');
+      const left = Date.parse(a.claimBy) - now;
+      cd.textContent = fmtCountdown(left);
+      cd.classList.toggle('urgent', left < 30_000);
+    } else if (state === 'checking') {
+      this.room.check();
+    }
+  }
+
+  tickAdmission() {
+    if (this.admissionEl) this.renderAdmission();
+  }
+
   // State ------------------------------------------------------------------------
 
   async loadReservations() {
-    if (!api.hasSession() || this.destroyed) return;
+    if (!api.hasSession() || this.destroyed || !this.mapShown) return;
     try {
       const { reservations } = await api.request('GET', `/v1/reservations?eventId=${encodeURIComponent(this.eventId)}`, { auth: true });
-      if (this.destroyed) return;
+      if (this.destroyed || !this.mapShown) return;
       this.setReservations(reservations);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) api.dropSession();
@@ -692,10 +902,15 @@ class EventPage {
     this.holding = new Set(indices);
     this.setBusy('hold');
     try {
+      const headers = { 'Idempotency-Key': idempotencyKey() };
+      // While the event's waiting room is on, a hold needs the admission.
+      const admission = this.room ? this.room.admission() : null;
+      if (admission) headers['Admission-Token'] = admission.token;
       const r = await api.request('POST', '/v1/reservations', {
-        auth: true, body: { eventId: this.eventId, seatIds }, headers: { 'Idempotency-Key': idempotencyKey() },
+        auth: true, body: { eventId: this.eventId, seatIds }, headers,
       });
       this.lastHeldAt = Date.now();
+      if (admission) this.admissionClaimed();
       this.selected = this.selected.filter((i) => !indices.includes(i));
       this.store.setLocal(indices, RESERVED);
       this.busy = false;
@@ -719,6 +934,18 @@ class EventPage {
 
   holdFailed(err, indices) {
     const ctx = { max: this.max, onSaleAt: this.event.onSaleAt };
+    if (err instanceof ApiError && err.code === 'admission_required' && this.room) {
+      // No admission in force (it expired, lapsed or ended with a booking):
+      // back to the waiting room for a place.
+      this.backToQueue(err.problem.reason === 'expired'
+        ? 'Your time to choose seats ran out, so you are back in the queue. Nothing was held.'
+        : 'You need to be admitted from the waiting room before you can hold seats. Nothing was held; you are back in the queue.');
+      return;
+    }
+    if (err instanceof ApiError && err.code === 'admission_budget_exceeded') {
+      const a = this.room ? this.room.admission() : null;
+      ctx.budget = a ? a.seatBudget : this.max;
+    }
     if (err instanceof ApiError && err.code === 'seat_unavailable') {
       const ids = new Set(err.problem.unavailableSeats || []);
       const taken = indices.filter((i) => ids.has(this.store.ids[i]));
@@ -752,6 +979,7 @@ class EventPage {
       this.upsertReservation(paid);
       if (paid.status === 'booked') {
         this.lastBookedAt = Date.now();
+        this.admissionDone();
         hideMessage();
         location.hash = `#/events/${encodeURIComponent(this.eventId)}/reservations/${encodeURIComponent(paid.id)}`;
       } else {
@@ -773,7 +1001,7 @@ class EventPage {
 
   // awaitPayment re-reads a paying reservation until it settles.
   async awaitPayment(id) {
-    for (let k = 0; k < 120 && !this.destroyed; k++) {
+    for (let k = 0; k < 120 && !this.destroyed && this.mapShown; k++) {
       await new Promise((resolve) => { setTimeout(resolve, 1000); });
       let r;
       try {
@@ -781,10 +1009,11 @@ class EventPage {
       } catch {
         continue;
       }
-      if (this.destroyed || r.status === 'paying') continue;
+      if (this.destroyed || !this.mapShown || r.status === 'paying') continue;
       this.upsertReservation(r);
       if (r.status === 'booked') {
         this.lastBookedAt = Date.now();
+        this.admissionDone();
         location.hash = `#/events/${encodeURIComponent(this.eventId)}/reservations/${encodeURIComponent(r.id)}`;
       } else if (r.status === 'held') {
         showMessage('The payment did not go through. Your seats stay held until the countdown ends.');
@@ -860,7 +1089,413 @@ class EventPage {
   }
 }
 
+// Waiting room ----------------------------------------------------------------------
+
+// WaitingRoom is the buyer's place in an event's waiting room (API.md,
+// Waiting room). It joins (or resumes the ticket kept in sessionStorage),
+// shows the waiting page and re-reads the ticket no sooner than the server
+// asks (pollAfterSeconds; longer after errors), until the buyer is admitted
+// (then its page shows the seat map and holds carry the admission token) or
+// the place ends.
+class WaitingRoom {
+  constructor(page) {
+    this.page = page;
+    this.eventId = page.eventId;
+    this.path = `/v1/events/${encodeURIComponent(page.eventId)}/queue`;
+    const kept = loadRoom('queue', this.eventId);
+    this.ticket = kept && typeof kept.ticket === 'string' ? kept.ticket : null;
+    this.first = (kept && kept.firstPosition) || 0; // the position when the buyer first got one
+    this.customerId = kept ? kept.customerId : null;
+    this.adm = loadRoom('admission', this.eventId);
+    this.tv = null;
+    this.timer = 0;
+    this.failures = 0;
+    this.gen = 0; // bumped by stop: answers to an older generation are dropped
+    this.abort = null;
+    this.nextCheckAt = 0;
+    this.card = null;
+  }
+
+  sameCustomer(customerId) {
+    return !!api.session && customerId === api.session.customerId;
+  }
+
+  // admission is the buyer's admission for this event while it is in force
+  // (as far as this page knows), else null.
+  admission() {
+    const a = this.adm;
+    if (!a || typeof a.token !== 'string' || !this.sameCustomer(a.customerId)) return null;
+    if (!(Date.parse(a.expiresAt) > api.now())) return null;
+    return a;
+  }
+
+  saveAdmission(tv) {
+    const old = this.adm && this.adm.token === tv.admissionToken ? this.adm : null;
+    this.adm = {
+      token: tv.admissionToken, ticket: tv.ticket, customerId: api.session ? api.session.customerId : null,
+      expiresAt: tv.admissionExpiresAt, claimBy: tv.claimBy, seatBudget: tv.seatBudget || 0,
+      // Still admitted after the claim deadline: a hold claimed it.
+      claimed: !!(old && old.claimed) || Date.parse(tv.claimBy) + 1500 <= api.now(),
+    };
+    saveRoom('admission', this.eventId, this.adm);
+  }
+
+  markClaimed() {
+    if (!this.adm) return;
+    this.adm.claimed = true;
+    saveRoom('admission', this.eventId, this.adm);
+  }
+
+  dropAdmission() {
+    this.adm = null;
+    saveRoom('admission', this.eventId, null);
+  }
+
+  // start shows the waiting page and resumes the kept ticket, or joins
+  // (always when rejoin: the server returns the same ticket while it is
+  // live, else a new place at the back).
+  start(rejoin = false) {
+    this.renderPage();
+    this.begin(rejoin);
+  }
+
+  begin(rejoin) {
+    this.stop();
+    const gen = this.gen;
+    if (!rejoin && this.ticket && this.sameCustomer(this.customerId)) {
+      this.render(this.tv && this.tv.ticket === this.ticket ? this.tv.status : 'joining');
+      this.poll(gen);
+    } else {
+      this.render('joining');
+      this.join(gen);
+    }
+  }
+
+  // stop ends polling: the page was left, or the buyer was admitted.
+  stop() {
+    this.gen++;
+    clearTimeout(this.timer);
+    this.timer = 0;
+    if (this.abort) this.abort.abort();
+    this.abort = null;
+  }
+
+  async call(method, path) {
+    const ctl = new AbortController();
+    this.abort = ctl;
+    try {
+      return await api.request(method, path, { auth: true, signal: ctl.signal });
+    } finally {
+      if (this.abort === ctl) this.abort = null;
+    }
+  }
+
+  async join(gen) {
+    let tv;
+    try {
+      tv = await this.call('POST', this.path);
+    } catch (err) {
+      if (gen === this.gen) this.failed(gen, err, () => this.join(gen));
+      return;
+    }
+    if (gen === this.gen) this.apply(gen, tv);
+  }
+
+  async poll(gen) {
+    let tv;
+    try {
+      tv = await this.call('GET', `${this.path}/${encodeURIComponent(this.ticket)}`);
+    } catch (err) {
+      if (gen !== this.gen) return;
+      if (err instanceof ApiError && err.code === 'ticket_not_found') {
+        // The server does not know the ticket (any more): take a place.
+        this.ticket = null;
+        saveRoom('queue', this.eventId, null);
+        this.join(gen);
+        return;
+      }
+      this.failed(gen, err, () => this.poll(gen));
+      return;
+    }
+    if (gen === this.gen) this.apply(gen, tv);
+  }
+
+  schedule(gen, seconds, fn) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = 0;
+      if (gen === this.gen) fn();
+    }, seconds * 1000);
+  }
+
+  // failed handles a failed join or poll: errors that a retry cannot fix
+  // are shown; others are retried with a growing delay.
+  failed(gen, err, retry) {
+    if (err.name === 'AbortError') return;
+    if (err instanceof ApiError && err.code === 'ticket_not_found') {
+      // Joining says the event has no waiting room (any more): no queue.
+      this.stop();
+      this.page.room = null;
+      this.page.showMap().catch((e) => this.render('error', { message: explain(e), retry: () => location.reload() }));
+      return;
+    }
+    if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+      this.stop();
+      this.render('error', { message: explain(err), retry: () => this.begin(false) });
+      return;
+    }
+    this.failures++;
+    const base = Math.max(2, (this.tv && this.tv.pollAfterSeconds) || 2);
+    let delay = Math.min(30, base * 2 ** (this.failures - 1));
+    if (err instanceof ApiError && err.retryAfterSeconds) delay = Math.max(delay, Math.min(60, err.retryAfterSeconds));
+    delay = Math.round(delay * (0.8 + Math.random() * 0.4)); // spread a crowd's retries
+    this.trouble(`${explain(err)} Trying again in ${delay} s.${this.ticket ? ' Your place in line is kept.' : ''}`);
+    this.schedule(gen, delay, retry);
+  }
+
+  apply(gen, tv) {
+    this.failures = 0;
+    this.trouble('');
+    if (tv.ticket !== this.ticket) {
+      this.ticket = tv.ticket;
+      this.first = 0;
+    }
+    if (tv.status === 'waiting' && tv.position > this.first) this.first = tv.position;
+    this.tv = tv;
+    this.customerId = api.session ? api.session.customerId : null;
+    saveRoom('queue', this.eventId, { ticket: tv.ticket, customerId: this.customerId, firstPosition: this.first });
+    if (tv.status === 'admitted' && tv.admissionToken) {
+      this.saveAdmission(tv);
+      this.stop();
+      this.render('admitted');
+      this.page.admitted();
+      return;
+    }
+    this.dropAdmission();
+    this.render(tv.status);
+    if (['pre_queue', 'waiting', 'sold_out', 'admitted'].includes(tv.status)) {
+      // Sold out keeps the place should seats come back: keep checking in.
+      this.schedule(gen, Math.max(1, tv.pollAfterSeconds || 2), () => this.poll(gen));
+    } else {
+      this.stop(); // expired or left: nothing to wait for
+    }
+  }
+
+  // check re-reads the ticket once the admission's claim deadline passed
+  // on the map page: still admitted means a hold claimed it; else the
+  // waiting page says how the place ended.
+  async check() {
+    const a = this.adm;
+    if (this.checking || !a || Date.now() < this.nextCheckAt) return;
+    this.checking = true;
+    try {
+      const tv = await api.request('GET', `${this.path}/${encodeURIComponent(a.ticket)}`, { auth: true });
+      if (this.page.destroyed || !this.page.mapShown) return;
+      if (tv.status === 'admitted' && tv.admissionToken) {
+        this.saveAdmission(tv);
+        if (!this.adm.claimed) this.nextCheckAt = Date.now() + 2000;
+        this.page.renderAdmission();
+        return;
+      }
+      this.dropAdmission();
+      this.page.teardownMap();
+      this.renderPage();
+      this.stop();
+      this.apply(this.gen, tv);
+    } catch (err) {
+      this.nextCheckAt = Date.now() + 5000;
+      if (err instanceof ApiError && err.code === 'ticket_not_found') {
+        this.dropAdmission();
+        this.page.renderAdmission();
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  async leave() {
+    const ticket = this.ticket;
+    if (!ticket || this.leaving) return;
+    this.leaving = true;
+    // aria-disabled rather than disabled: a disabled button would drop the
+    // keyboard focus.
+    this.leaveBtn.setAttribute('aria-disabled', 'true');
+    this.leaveBtn.textContent = 'Leaving…';
+    try {
+      await api.request('DELETE', `${this.path}/${encodeURIComponent(ticket)}`, { auth: true });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 'ticket_not_found')) {
+        showMessage(explain(err));
+        return;
+      }
+    } finally {
+      this.leaving = false;
+      this.leaveBtn.removeAttribute('aria-disabled');
+      this.leaveBtn.textContent = 'Leave the queue';
+    }
+    if (this.page.destroyed) return;
+    this.stop();
+    this.dropAdmission();
+    this.tv = { ...(this.tv || {}), ticket, status: 'left', position: null };
+    this.render('left');
+    announce('You left the queue.');
+  }
+
+  trouble(text) {
+    if (!this.troubleEl) return;
+    this.troubleEl.textContent = text;
+    this.troubleEl.hidden = !text;
+  }
+
+  // renderPage draws the waiting page; render fills it for a state.
+  renderPage() {
+    const ev = this.page.event;
+    document.body.classList.remove('map-mode');
+    setConn(null);
+    this.headEl = h('h2', { id: 'wait-h', tabindex: '-1' });
+    this.statusEl = h('p', { class: 'wait-status', id: 'queue-status', role: 'status' });
+    this.barEl = h('span');
+    this.progressEl = h('div', {
+      class: 'progress', id: 'queue-progress', role: 'progressbar', 'aria-label': 'Your progress in the line',
+      'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0',
+    }, this.barEl);
+    this.etaEl = h('p', { class: 'wait-eta', id: 'queue-eta' });
+    this.noteEl = h('p', { class: 'wait-note' },
+      'Keep this page open to keep your place: it checks in with the box office by itself, and takes you to the seat map when it is your turn. ',
+      'Closing it for more than a few minutes gives your place up.');
+    this.troubleEl = h('p', { class: 'notice', id: 'queue-trouble', role: 'alert', hidden: true });
+    this.leaveBtn = h('button', { type: 'button', class: 'btn danger', id: 'leave-queue', onclick: () => this.leave() }, 'Leave the queue');
+    this.joinBtn = h('button', { type: 'button', class: 'btn', id: 'join-queue', hidden: true, onclick: () => this.joinAgain() }, 'Join again');
+    this.card = h('section', { class: 'waiting', id: 'waiting', 'aria-labelledby': 'wait-h' },
+      this.headEl, this.statusEl, this.progressEl, this.etaEl, this.troubleEl, this.noteEl,
+      h('div', { class: 'actions' }, this.joinBtn, this.leaveBtn));
+    main.replaceChildren(h('section', { class: 'event-page waiting-page' },
+      h('div', { class: 'event-head' },
+        h('a', { class: 'back', href: '#/' }, '← All events'),
+        h('h1', {}, ev.name),
+        h('p', { class: 'meta' }, `${ev.venue} · ${fmtDate(ev.startsAt)}`)),
+      h('div', { class: 'waiting-wrap' }, this.card)));
+    installWaitingHooks(this);
+  }
+
+  joinAgain() {
+    if (this.retry) {
+      const retry = this.retry;
+      this.retry = null;
+      retry();
+      return;
+    }
+    this.begin(true);
+  }
+
+  render(state, opts = {}) {
+    if (!this.card || !this.card.isConnected) return;
+    const tv = this.tv || {};
+    const ev = this.page.event;
+    const hadFocus = this.card.contains(document.activeElement) && document.activeElement.tagName === 'BUTTON';
+    this.card.dataset.status = state;
+    this.retry = opts.retry || null;
+    let head = '';
+    let status = '';
+    let pct = null; // progress, null: no bar
+    let valueText = '';
+    let eta = false;
+    let waiting = false; // the place is live: the note and Leave
+    let again = '';
+    switch (state) {
+      case 'joining':
+        head = 'Joining the queue…';
+        status = 'Getting your place in line…';
+        break;
+      case 'pre_queue':
+        head = 'The sale opens soon';
+        status = Date.parse(ev.onSaleAt) > api.now()
+          ? `You are in the pre-queue; places are drawn at ${fmtWhen(ev.onSaleAt)} local time.`
+          : 'You are in the pre-queue; places in line are being drawn now.';
+        pct = 0;
+        valueText = 'Waiting for the draw';
+        eta = waiting = true;
+        break;
+      case 'waiting': {
+        const n = tv.position || 1;
+        const first = Math.max(this.first, n);
+        head = 'You are in the queue';
+        status = `You are number ${countFormat.format(n)} in line${n === 1 ? ' — you are next.' : '.'}`;
+        // Filled by the share of the way from where the buyer started
+        // (their first position) to their turn.
+        pct = Math.round((100 * (first - n + 1)) / (first + 1));
+        valueText = n === 1 ? 'You are next' : `${plural(n - 1, 'person', 'people')} ahead of you`;
+        eta = waiting = true;
+        break;
+      }
+      case 'sold_out':
+        head = 'Sold out';
+        status = 'Every seat for this event is taken right now. We keep your place in line in case seats come back.';
+        waiting = true;
+        break;
+      case 'admitted':
+        head = "It's your turn!";
+        status = 'Loading the seat map…';
+        pct = 100;
+        valueText = 'Your turn';
+        break;
+      case 'expired':
+        if (tv.reason === 'done') {
+          head = 'Your purchase is complete';
+          status = 'Your turn in the waiting room ended with your booking. To buy more seats, join the queue again.';
+          again = 'Join the queue again';
+          break;
+        }
+        head = 'Your place expired';
+        status = {
+          abandoned: 'This page stopped checking in for a while, so your place in line was given up.',
+          lapsed: 'It was your turn, but no seats were held in time, so your turn passed to the next person in line.',
+          expired: 'Your time to choose seats ran out.',
+        }[tv.reason] || 'Your place in line has ended.';
+        status += ' You can join again at the back of the line.';
+        again = 'Join again';
+        break;
+      case 'left':
+        head = 'You left the queue';
+        status = 'Your place in line has been given up. You can join again at the back of the line.';
+        again = 'Join again';
+        break;
+      default: // error
+        head = 'Cannot join the queue';
+        status = opts.message || 'Something went wrong.';
+        again = 'Try again';
+    }
+    this.headEl.textContent = head;
+    if (this.statusEl.textContent !== status) this.statusEl.textContent = status;
+    this.progressEl.hidden = pct === null;
+    if (pct !== null) {
+      this.progressEl.setAttribute('aria-valuenow', String(pct));
+      this.progressEl.setAttribute('aria-valuetext', `${pct}% — ${valueText}`);
+      this.barEl.style.width = `${pct}%`;
+    }
+    this.etaEl.hidden = !eta;
+    if (eta) this.etaEl.textContent = `Estimated wait: ${fmtWait(tv.etaSeconds)}.`;
+    this.noteEl.hidden = !waiting;
+    this.leaveBtn.hidden = !waiting;
+    this.joinBtn.hidden = !again;
+    this.joinBtn.textContent = again || 'Join again';
+    if (hadFocus && !this.card.contains(document.activeElement)) {
+      (again ? this.joinBtn : waiting ? this.leaveBtn : this.headEl).focus();
+    }
+  }
+}
+
 // Test hooks ---------------------------------------------------------------------
+
+// installWaitingHooks exposes the waiting page's state to tests.
+function installWaitingHooks(room) {
+  window.boxoffice = {
+    ready: () => false,
+    eventId: () => room.eventId,
+    queue: () => ({ ...(room.tv || {}), first: room.first, state: room.card ? room.card.dataset.status : null }),
+    admission: () => room.admission(),
+  };
+}
 
 // installTestHooks exposes the event page's state to tests (window.boxoffice).
 function installTestHooks(p) {
@@ -897,6 +1532,8 @@ function installTestHooks(p) {
     },
     colors: { ...colors },
     lastHeldAt: () => p.lastHeldAt,
+    admission: () => (p.room ? p.room.admission() : null),
+    admissionState: () => p.admissionState || null,
     lastBookedAt: () => p.lastBookedAt,
     stats: () => ({ ...p.map.stats, seats: p.store.n, pitchPx: p.map.pitch * p.map.view.scale }),
     view: () => ({ ...p.map.view }),
