@@ -53,8 +53,30 @@ import (
 //
 // The wait estimate is the position divided by the measured admission rate
 // (an integer moving average over 5-second windows, capped by
-// AdmitPerSecond); between two polls of a visitor it never grows unless the
-// rate fell, and then by at most the factor the rate fell by.
+// AdmitPerSecond; windows in which the queue ran empty do not count).
+// Since a position never increases, the estimate of a waiting visitor never
+// grows between two polls unless the rate fell, and then by at most the
+// factor it fell by — without remembering what it told anyone. An operator
+// moving onSaleAt later adds that delay to it, in plain sight.
+//
+// What the caller (the waiting-room actor) does:
+//
+//  1. Creates the room (CreateRoom) when the event gets a waiting room, or
+//     rebuilds it after a restart (NewRoom or RestoreRoom, then Apply for
+//     every later record) and calls Resume at once, before it answers
+//     anything: reads (Poll, Admission) do not resume by themselves.
+//  2. Journals every record a command returns — also when the command
+//     returns an error — and replies only once they are durable.
+//  3. At onSaleAt (DrawDue) draws 32 bytes from crypto/rand and calls Draw.
+//  4. Calls Tick on a steady period (250 ms to 1 s) with the event's
+//     inventory, and at once when the event sells out or seats come back.
+//  5. Calls Claim when the first hold made with a customer's admission
+//     token is durable, and Done when the customer's booking is (or when
+//     the buyer says they are finished).
+//
+// The admission token (signed by the web layer) carries the ticket's
+// AdmissionExpiresAt and SeatBudget; Admission tells the reservation path
+// whether a customer's admission is in force right now.
 type Room struct {
 	eventID string
 	cfg     RoomConfig
@@ -64,7 +86,7 @@ type Room struct {
 	// its first command journals RoomRecordResumed.
 	resumed bool
 
-	visitors  []visitor         // by visitor number (join order)
+	vs        roomVisitors      // by visitor number (join order)
 	tickets   map[string]uint32 // ticket id → visitor number
 	customers map[string]uint32 // customer id → their latest visitor number
 
@@ -164,8 +186,7 @@ const (
 	roomGapMilliMax      = 60 * 60 * 1000  // credit accrues over at most this gap (it is capped far sooner)
 	roomGraceMilliMax    = (RoomMissedPollsMax*RoomPollAfterSecondsMax + RoomPollSlackSeconds) * 1000
 	roomWheelSize        = 256 // one-second buckets; more than roomGraceMilliMax covers
-	roomETANone          = math.MaxUint32
-	roomPollJitter       = 16 // pre-queue polls spread over this many seconds after the draw
+	roomPollJitter       = 16  // pre-queue polls spread over this many seconds after the draw
 )
 
 // RoomInventory is what the event actor tells Tick about the event's seats.
@@ -284,8 +305,41 @@ type visitor struct {
 	inWheel    bool
 	deadline   int64  // abandonment deadline (Unix ms) while inWheel
 	prev, next uint32 // 1 + the neighbours in its wheel bucket
-	lastETA    uint32 // seconds last told (waiting); roomETANone if none
-	lastRate   uint32 // milli-visitors per second behind lastETA
+}
+
+// roomVisitors stores visitors in chunks of roomChunkVisitors, so that a
+// join never copies the whole population (a doubling slice would copy
+// ~90 MB at a million visitors, stalling the actor for tens of
+// milliseconds).
+type roomVisitors struct {
+	chunks [][]visitor
+	n      int
+}
+
+const roomChunkBits = 12
+
+// roomChunkVisitors is the visitors of one chunk.
+const roomChunkVisitors = 1 << roomChunkBits
+
+func (s *roomVisitors) len() int { return s.n }
+
+func (s *roomVisitors) at(v uint32) *visitor {
+	return &s.chunks[v>>roomChunkBits][v&(roomChunkVisitors-1)]
+}
+
+func (s *roomVisitors) push(x visitor) {
+	if s.n&(roomChunkVisitors-1) == 0 && s.n>>roomChunkBits == len(s.chunks) {
+		// The first chunk grows like a slice (small rooms stay small);
+		// the others are allocated whole.
+		c := 0
+		if len(s.chunks) > 0 {
+			c = roomChunkVisitors
+		}
+		s.chunks = append(s.chunks, make([]visitor, 0, c))
+	}
+	last := &s.chunks[len(s.chunks)-1]
+	*last = append(*last, x)
+	s.n++
 }
 
 type admission struct {
@@ -429,7 +483,7 @@ func (r *Room) DrawDue(now time.Time) bool {
 // Stats returns the room's counts at now.
 func (r *Room) Stats(now time.Time) RoomStats {
 	return RoomStats{
-		Seq: r.seq, Drawn: r.drawn, SoldOut: r.soldOut, Tickets: len(r.visitors),
+		Seq: r.seq, Drawn: r.drawn, SoldOut: r.soldOut, Tickets: r.vs.len(),
 		PreQueue: r.pre, Waiting: r.waiting, Active: r.active,
 		AdmitPerSecond: float64(r.etaRate(now.UnixMilli())) / 1000,
 		SeatsPerBuyer:  float64(r.seatsPerBuyerMilli()) / 1000,
@@ -454,10 +508,11 @@ func (r *Room) emit(out []RoomRecord, rec RoomRecord) []RoomRecord {
 // past its expiry) and keeps the downtime out of the measured admission
 // rate; and it gives every queued visitor a fresh poll grace (the longest:
 // RoomMissedPollsMax × RoomPollAfterSecondsMax + RoomPollSlackSeconds), so
-// the downtime never counts as missed polls. Every command of a rebuilt
-// room resumes it first; calling Resume right after recovery only makes
-// the moment explicit. On a running room (CreateRoom, or resumed) it does
-// nothing and returns nil.
+// the downtime never counts as missed polls. Call it right after
+// recovery, before serving reads: Poll and Admission read a room that has
+// not resumed as the journal left it (claim deadlines not yet renewed).
+// Every command of a rebuilt room resumes it first anyway. On a running
+// room (CreateRoom, or resumed) it does nothing and returns nil.
 func (r *Room) Resume(now time.Time) []RoomRecord {
 	return r.resume(nil, now.UnixMilli())
 }
@@ -469,10 +524,9 @@ func (r *Room) resume(out []RoomRecord, now int64) []RoomRecord {
 	r.resumed = true
 	out = r.emit(out, RoomRecord{Type: RoomRecordResumed, AtUnixMilli: now})
 	grace := roomAddMilli(now, roomGraceMilliMax)
-	for i := range r.visitors {
-		if x := &r.visitors[i]; x.status.queued() {
-			r.wheelPut(uint32(i), grace)
-			x.lastETA = roomETANone
+	for i := range uint32(r.vs.len()) {
+		if r.vs.at(i).status.queued() {
+			r.wheelPut(i, grace)
 		}
 	}
 	r.wheelSec = roomFloorDiv(now, 1000)
@@ -505,19 +559,19 @@ func (r *Room) Join(now time.Time, customerID, ticketID string) ([]RoomRecord, T
 	out := r.resume(nil, nowMs)
 	if v, ok := r.customers[customerID]; ok {
 		out = r.settle(out, v, nowMs)
-		if r.visitors[v].status.live() {
+		if r.vs.at(v).status.live() {
 			return out, r.poll(v, nowMs), nil
 		}
 	}
 	if _, dup := r.tickets[ticketID]; dup {
 		return out, TicketView{}, Errorf(CodeInvalidRequest, "ticket id %q is already issued", ticketID)
 	}
-	if len(r.visitors) >= RoomTicketsMax {
+	if r.vs.len() >= RoomTicketsMax {
 		return out, TicketView{}, Errorf(CodeQueueFull, "the waiting room has issued its %d tickets", RoomTicketsMax)
 	}
 	out = r.emit(out, RoomRecord{Type: RoomRecordJoined, AtUnixMilli: nowMs,
 		Ticket: strings.Clone(ticketID), CustomerID: strings.Clone(customerID)})
-	return out, r.poll(uint32(len(r.visitors)-1), nowMs), nil
+	return out, r.poll(uint32(r.vs.len()-1), nowMs), nil
 }
 
 func validRoomCustomer(id string) bool { return id != "" && len(id) <= customerIDBytesMax }
@@ -536,11 +590,8 @@ func (r *Room) Poll(now time.Time, ticket string) (TicketView, error) {
 
 // poll reads visitor v and records the poll.
 func (r *Room) poll(v uint32, now int64) TicketView {
-	tv, rate := r.look(v, now)
-	if x := &r.visitors[v]; x.status.queued() {
-		if tv.Status == TicketWaiting {
-			x.lastETA, x.lastRate = uint32(tv.ETASeconds), rate
-		}
+	tv := r.look(v, now)
+	if r.vs.at(v).status.queued() {
 		r.wheelPut(v, roomAddMilli(now, roomGraceMilli(tv.PollAfterSeconds)))
 	}
 	return tv
@@ -558,7 +609,7 @@ func (r *Room) Admission(now time.Time, customerID string) (TicketView, error) {
 	if !ok {
 		return TicketView{}, Errorf(CodeAdmissionRequired, "customer %q is not in the waiting room of %s", customerID, r.eventID)
 	}
-	tv, _ := r.look(v, now.UnixMilli())
+	tv := r.look(v, now.UnixMilli())
 	if tv.Status != TicketAdmitted {
 		return tv, admissionError(tv)
 	}
@@ -591,15 +642,15 @@ func (r *Room) Claim(now time.Time, customerID string) ([]RoomRecord, TicketView
 	}
 	out := r.resume(nil, nowMs)
 	out = r.settle(out, v, nowMs)
-	switch r.visitors[v].status {
+	switch r.vs.at(v).status {
 	case vAdmitted:
 		out = r.emit(out, RoomRecord{Type: RoomRecordClaimed, AtUnixMilli: nowMs, Visitors: []uint32{v}})
 	case vClaimed:
 	default:
-		tv, _ := r.look(v, nowMs)
+		tv := r.look(v, nowMs)
 		return out, tv, admissionError(tv)
 	}
-	tv, _ := r.look(v, nowMs)
+	tv := r.look(v, nowMs)
 	return out, tv, nil
 }
 
@@ -623,7 +674,7 @@ func (r *Room) Done(now time.Time, customerID string, seatsBooked int) ([]RoomRe
 	}
 	out := r.resume(nil, nowMs)
 	out = r.settle(out, v, nowMs)
-	if !r.visitors[v].status.active() {
+	if !r.vs.at(v).status.active() {
 		return out, nil
 	}
 	return r.emit(out, RoomRecord{Type: RoomRecordAdmissionEnded, AtUnixMilli: nowMs, Visitors: []uint32{v},
@@ -642,7 +693,7 @@ func (r *Room) Leave(now time.Time, ticket string) ([]RoomRecord, error) {
 	nowMs := now.UnixMilli()
 	out := r.resume(nil, nowMs)
 	out = r.settle(out, v, nowMs)
-	if !r.visitors[v].status.live() {
+	if !r.vs.at(v).status.live() {
 		return out, nil
 	}
 	return r.emit(out, RoomRecord{Type: RoomRecordLeft, AtUnixMilli: nowMs, Visitors: []uint32{v}, Reason: RoomReasonLeft}), nil
@@ -701,8 +752,8 @@ func (r *Room) Draw(now time.Time, seed [32]byte) ([]RoomRecord, error) {
 // preQueue returns the visitors in the pre-queue who joined before onSale
 // and the others, each in join order.
 func (r *Room) preQueue(onSale int64) (early, late []uint32) {
-	for i := range r.visitors {
-		if x := &r.visitors[i]; x.status == vPre {
+	for i := range uint32(r.vs.len()) {
+		if x := r.vs.at(i); x.status == vPre {
 			if x.joinedAt < onSale {
 				early = append(early, uint32(i))
 			} else {
@@ -756,7 +807,7 @@ func (r *Room) Tick(now time.Time, inv RoomInventory) []RoomRecord {
 
 // settle ends visitor v's admission if it ran out at now.
 func (r *Room) settle(out []RoomRecord, v uint32, now int64) []RoomRecord {
-	x := &r.visitors[v]
+	x := r.vs.at(v)
 	if !x.status.active() {
 		return out
 	}
@@ -775,6 +826,9 @@ func (r *Room) settle(out []RoomRecord, v uint32, now int64) []RoomRecord {
 
 // endDue ends every admission whose deadline is at or before now.
 func (r *Room) endDue(out []RoomRecord, now int64) []RoomRecord {
+	if len(r.due) == 0 || r.deadlineOf(&r.adms[r.due[0]]) > now {
+		return out
+	}
 	var lapsed, expired []uint32
 	stack := []int{0}
 	for len(stack) > 0 {
@@ -787,7 +841,7 @@ func (r *Room) endDue(out []RoomRecord, now int64) []RoomRecord {
 		if r.deadlineOf(a) > now {
 			continue // and so is every admission below it in the heap
 		}
-		if r.visitors[a.visitor].status == vAdmitted {
+		if r.vs.at(a.visitor).status == vAdmitted {
 			lapsed = append(lapsed, a.visitor)
 		} else {
 			expired = append(expired, a.visitor)
@@ -807,8 +861,8 @@ func (r *Room) abandonDue(out []RoomRecord, now int64) []RoomRecord {
 	}
 	var gone []uint32
 	for s := from; s <= nowSec; s++ {
-		for x := r.wheel[uint8(s)]; x != 0; x = r.visitors[x-1].next {
-			if r.visitors[x-1].deadline <= now {
+		for x := r.wheel[uint8(s)]; x != 0; x = r.vs.at(x - 1).next {
+			if r.vs.at(x-1).deadline <= now {
 				gone = append(gone, x-1)
 			}
 		}
@@ -844,7 +898,7 @@ func (r *Room) admit(out []RoomRecord, now int64, inv RoomInventory) []RoomRecor
 		n := min(k, RoomRecordVisitorsMax)
 		vs := make([]uint32, 0, n)
 		for j := r.head; int64(len(vs)) < n; j++ {
-			if v := r.slots[j]; r.visitors[v].status == vWaiting {
+			if v := r.slots[j]; r.vs.at(v).status == vWaiting {
 				vs = append(vs, v)
 			}
 		}
@@ -913,10 +967,9 @@ func roomETA(n int64, rate uint32) int64 {
 	return min(roomCeilDiv(n*1000, int64(rate)), RoomETASecondsMax)
 }
 
-// look reads visitor v at now, without counting as a poll. It also
-// returns the rate (milli-visitors per second) behind the estimate.
-func (r *Room) look(v uint32, now int64) (TicketView, uint32) {
-	x := &r.visitors[v]
+// look reads visitor v at now, without counting as a poll.
+func (r *Room) look(v uint32, now int64) TicketView {
+	x := r.vs.at(v)
 	tv := TicketView{Ticket: x.ticket, CustomerID: x.customer, JoinedAt: roomTime(x.joinedAt)}
 	var a *admission
 	if x.adm != 0 {
@@ -942,21 +995,14 @@ func (r *Room) look(v uint32, now int64) (TicketView, uint32) {
 			tv.PollAfterSeconds = roomClampPoll(untilSec + int64(v%roomPollJitter))
 			break
 		}
+		// The estimate needs no memory of what it said before: the
+		// position never increases, so position ÷ rate grows only when
+		// the rate falls, and then by at most the factor it fell by
+		// (rounding up both times keeps that). A later onSaleAt, the one
+		// other cause, adds its delay in plain sight.
 		tv.Status = TicketWaiting
 		tv.Position = r.position(v)
 		eta := min(untilSec+roomETA(int64(tv.Position), rate), RoomETASecondsMax)
-		if x.lastETA != roomETANone {
-			// Never more than last time, unless the rate fell: then by
-			// at most the factor it fell by.
-			bound := int64(x.lastETA)
-			if rate < x.lastRate {
-				bound = RoomETASecondsMax
-				if rate > 0 {
-					bound = roomCeilDiv(int64(x.lastETA)*int64(x.lastRate), int64(rate))
-				}
-			}
-			eta = min(eta, bound)
-		}
 		tv.ETASeconds = int(eta)
 		tv.PollAfterSeconds = roomClampPoll(eta / 4)
 	case vAdmitted:
@@ -982,7 +1028,7 @@ func (r *Room) look(v uint32, now int64) (TicketView, uint32) {
 	case vLeft:
 		tv.Status, tv.Reason = TicketLeft, RoomReasonLeft
 	}
-	return tv, rate
+	return tv
 }
 
 func roomClampPoll(s int64) int {
@@ -998,7 +1044,7 @@ func roomGraceMilli(pollAfterSeconds int) int64 {
 // position is waiting visitor v's 1-based rank among the waiting: the
 // slots up to its own, less those whose visitors no longer wait.
 func (r *Room) position(v uint32) int {
-	q := int(r.visitors[v].slot) - 1
+	q := int(r.vs.at(v).slot) - 1
 	return q + 1 - int(r.gone.prefix(q))
 }
 
@@ -1035,14 +1081,14 @@ func (r *Room) Apply(rec RoomRecord) error {
 		switch {
 		case !validID(rec.Ticket, roomTicketIDBytesMax) || !validRoomCustomer(rec.CustomerID):
 			return bad("ticket or customer id is invalid")
-		case len(r.visitors) >= RoomTicketsMax:
+		case r.vs.len() >= RoomTicketsMax:
 			return bad("more than %d tickets", RoomTicketsMax)
 		}
 		if _, dup := r.tickets[rec.Ticket]; dup {
 			return bad("ticket %q is already issued", rec.Ticket)
 		}
-		if p, ok := r.customers[rec.CustomerID]; ok && r.visitors[p].status.live() {
-			return bad("customer %q already has live ticket %q", rec.CustomerID, r.visitors[p].ticket)
+		if p, ok := r.customers[rec.CustomerID]; ok && r.vs.at(p).status.live() {
+			return bad("customer %q already has live ticket %q", rec.CustomerID, r.vs.at(p).ticket)
 		}
 		r.meter.rollIf(r.drawn, at, r.waiting)
 		r.applyJoined(rec)
@@ -1067,7 +1113,7 @@ func (r *Room) Apply(rec RoomRecord) error {
 		}
 		j := r.head
 		for _, v := range rec.Visitors {
-			for j < len(r.slots) && r.visitors[r.slots[j]].status != vWaiting {
+			for j < len(r.slots) && r.vs.at(r.slots[j]).status != vWaiting {
 				j++
 			}
 			if j == len(r.slots) || r.slots[j] != v {
@@ -1078,18 +1124,18 @@ func (r *Room) Apply(rec RoomRecord) error {
 		r.meter.rollIf(r.drawn, at, r.waiting)
 		r.applyAdmitted(rec)
 	case RoomRecordClaimed:
-		if len(rec.Visitors) != 1 || r.visitors[rec.Visitors[0]].status != vAdmitted {
+		if len(rec.Visitors) != 1 || r.vs.at(rec.Visitors[0]).status != vAdmitted {
 			return bad("not one admitted, unclaimed visitor")
 		}
 		r.meter.rollIf(r.drawn, at, r.waiting)
 		v := rec.Visitors[0]
-		r.visitors[v].status = vClaimed
-		a := &r.adms[r.visitors[v].adm-1]
+		r.vs.at(v).status = vClaimed
+		a := &r.adms[r.vs.at(v).adm-1]
 		a.claimed = true
 		heap.Fix(roomDue{r}, a.heapIdx)
 	case RoomRecordLeft:
 		for _, v := range rec.Visitors {
-			st := r.visitors[v].status
+			st := r.vs.at(v).status
 			if rec.Reason == RoomReasonAbandoned && !st.queued() || rec.Reason == RoomReasonLeft && !st.live() ||
 				rec.Reason != RoomReasonAbandoned && rec.Reason != RoomReasonLeft {
 				return bad("visitor %d cannot leave (%s) from status %d", v, rec.Reason, st)
@@ -1108,7 +1154,7 @@ func (r *Room) Apply(rec RoomRecord) error {
 			return bad("seats booked outside done")
 		}
 		for _, v := range rec.Visitors {
-			x := &r.visitors[v]
+			x := r.vs.at(v)
 			if !x.status.active() {
 				return bad("visitor %d holds no admission in force", v)
 			}
@@ -1164,7 +1210,7 @@ func (r *Room) checkVisitors(rec RoomRecord) string {
 		return "visitor count out of range"
 	}
 	for _, v := range rec.Visitors {
-		if uint64(v) >= uint64(len(r.visitors)) {
+		if uint64(v) >= uint64(r.vs.len()) {
 			return fmt.Sprintf("no visitor %d", v)
 		}
 	}
@@ -1179,9 +1225,8 @@ func (r *Room) checkVisitors(rec RoomRecord) string {
 }
 
 func (r *Room) applyJoined(rec RoomRecord) {
-	v := uint32(len(r.visitors))
-	r.visitors = append(r.visitors, visitor{ticket: rec.Ticket, customer: rec.CustomerID, joinedAt: rec.AtUnixMilli,
-		status: vPre, lastETA: roomETANone})
+	v := uint32(r.vs.len())
+	r.vs.push(visitor{ticket: rec.Ticket, customer: rec.CustomerID, joinedAt: rec.AtUnixMilli, status: vPre})
 	r.tickets[rec.Ticket] = v
 	r.customers[rec.CustomerID] = v
 	if r.drawn {
@@ -1211,8 +1256,8 @@ func (r *Room) applyDrawn(rec RoomRecord, early, late []uint32) {
 func (r *Room) place(v uint32) {
 	r.slots = append(r.slots, v)
 	r.gone.push(0)
-	r.visitors[v].slot = uint32(len(r.slots))
-	r.visitors[v].status = vWaiting
+	r.vs.at(v).slot = uint32(len(r.slots))
+	r.vs.at(v).status = vWaiting
 	r.waiting++
 }
 
@@ -1221,7 +1266,7 @@ func (r *Room) applyAdmitted(rec RoomRecord) {
 	r.creditMilli = r.credit(at) - int64(len(rec.Visitors))*1000
 	r.creditAt = max(r.creditAt, at)
 	for _, v := range rec.Visitors {
-		x := &r.visitors[v]
+		x := r.vs.at(v)
 		x.status = vAdmitted
 		r.waiting--
 		r.gone.add(int(x.slot)-1, 1)
@@ -1238,7 +1283,7 @@ func (r *Room) applyAdmitted(rec RoomRecord) {
 
 // depart takes visitor v out of the room (left or abandoned).
 func (r *Room) depart(v uint32, reason RoomReason) {
-	x := &r.visitors[v]
+	x := r.vs.at(v)
 	switch x.status {
 	case vPre:
 		r.pre--
@@ -1257,7 +1302,7 @@ func (r *Room) depart(v uint32, reason RoomReason) {
 }
 
 func (r *Room) endAdmission(v uint32, reason RoomReason, seats uint32) {
-	x := &r.visitors[v]
+	x := r.vs.at(v)
 	r.active--
 	heap.Remove(roomDue{r}, r.adms[x.adm-1].heapIdx)
 	switch reason {
@@ -1287,7 +1332,7 @@ func (r *Room) applyResumed(at int64) {
 
 // advanceHead moves head past the slots whose visitors no longer wait.
 func (r *Room) advanceHead() {
-	for r.head < len(r.slots) && r.visitors[r.slots[r.head]].status != vWaiting {
+	for r.head < len(r.slots) && r.vs.at(r.slots[r.head]).status != vWaiting {
 		r.head++
 	}
 }
@@ -1414,27 +1459,27 @@ func (f *roomFenwick) prefix(i int) int32 {
 
 func (r *Room) wheelPut(v uint32, deadline int64) {
 	r.wheelDel(v)
-	x := &r.visitors[v]
+	x := r.vs.at(v)
 	b := uint8(roomCeilDiv(deadline, 1000))
 	x.deadline, x.inWheel, x.prev, x.next = deadline, true, 0, r.wheel[b]
 	if x.next != 0 {
-		r.visitors[x.next-1].prev = v + 1
+		r.vs.at(x.next - 1).prev = v + 1
 	}
 	r.wheel[b] = v + 1
 }
 
 func (r *Room) wheelDel(v uint32) {
-	x := &r.visitors[v]
+	x := r.vs.at(v)
 	if !x.inWheel {
 		return
 	}
 	if x.prev != 0 {
-		r.visitors[x.prev-1].next = x.next
+		r.vs.at(x.prev - 1).next = x.next
 	} else {
 		r.wheel[uint8(roomCeilDiv(x.deadline, 1000))] = x.next
 	}
 	if x.next != 0 {
-		r.visitors[x.next-1].prev = x.prev
+		r.vs.at(x.next - 1).prev = x.prev
 	}
 	x.prev, x.next, x.inWheel = 0, 0, false
 }

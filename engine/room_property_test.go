@@ -78,16 +78,12 @@ type roomModel struct {
 	inv      RoomInventory
 	soldOut  bool
 	lastPos  map[string]int      // last position each waiting ticket read
-	lastETA  map[string][2]int64 // estimate and rate (milli) at each ticket's last poll as waiting
+	lastETA  map[string][2]int64 // estimate and rate (milli) at each ticket's last poll as waiting, restarts included
 	deadline map[string]int64    // when each queued ticket may be abandoned
 	admits   [][2]int64          // every admission record: at, count
 	buyers   int64               // Done buyers and the seats they booked
 	seats    int64
 }
-
-func (m *roomModel) now() int64 { return m.nowMs }
-
-func (m *roomModel) at() float64 { return float64(m.nowMs-roomT0.UnixMilli()) / 1000 }
 
 // observe follows the records a command returned.
 func (m *roomModel) observe(recs []RoomRecord) {
@@ -95,20 +91,19 @@ func (m *roomModel) observe(recs []RoomRecord) {
 	for _, rec := range recs {
 		switch rec.Type {
 		case RoomRecordResumed:
-			for i := range r.visitors {
-				if r.visitors[i].status.queued() {
-					m.deadline[r.visitors[i].ticket] = rec.AtUnixMilli + roomGraceMilliMax
+			for i := range uint32(r.vs.len()) {
+				if r.vs.at(i).status.queued() {
+					m.deadline[r.vs.at(i).ticket] = rec.AtUnixMilli + roomGraceMilliMax
 				}
 			}
-			clear(m.lastETA)
 		case RoomRecordAdmitted:
 			m.checkRate(rec)
 			for _, v := range rec.Visitors {
-				delete(m.deadline, r.visitors[v].ticket)
+				delete(m.deadline, r.vs.at(v).ticket)
 			}
 		case RoomRecordLeft:
 			for _, v := range rec.Visitors {
-				tk := r.visitors[v].ticket
+				tk := r.vs.at(v).ticket
 				if d, ok := m.deadline[tk]; rec.Reason == RoomReasonAbandoned && (!ok || rec.AtUnixMilli < d) {
 					m.rt.Fatalf("%s abandoned at %d, its grace runs to %d (known %v)", tk, rec.AtUnixMilli, d, ok)
 				}
@@ -172,10 +167,10 @@ func (m *roomModel) seen(tv TicketView) {
 }
 
 func (m *roomModel) anyTicket(t *rapid.T) string {
-	if len(m.h.r.visitors) == 0 {
+	if m.h.r.vs.len() == 0 {
 		t.Skip("no tickets yet")
 	}
-	return m.h.r.visitors[rapid.IntRange(0, len(m.h.r.visitors)-1).Draw(t, "visitor")].ticket
+	return m.h.r.vs.at(uint32(rapid.IntRange(0, m.h.r.vs.len()-1).Draw(t, "visitor"))).ticket
 }
 
 func (m *roomModel) join(t *rapid.T) {
@@ -187,7 +182,7 @@ func (m *roomModel) join(t *rapid.T) {
 	m.observe(recs)
 	var want string // the live ticket the customer must get back
 	if v, ok := m.h.r.customers[cust]; ok {
-		tv, _ := m.h.r.look(v, m.nowMs)
+		tv := m.h.r.look(v, m.nowMs)
 		if tv.Status != TicketExpired && tv.Status != TicketLeft {
 			want = tv.Ticket
 		}
@@ -244,8 +239,8 @@ func (m *roomModel) tick(t *rapid.T) {
 	// The queue order before the tick.
 	var order []string
 	for _, v := range r.slots {
-		if r.visitors[v].status == vWaiting {
-			order = append(order, r.visitors[v].ticket)
+		if r.vs.at(v).status == vWaiting {
+			order = append(order, r.vs.at(v).ticket)
 		}
 	}
 	recs := r.Tick(roomTime(m.nowMs), m.inv)
@@ -256,9 +251,9 @@ func (m *roomModel) tick(t *rapid.T) {
 		for _, v := range rec.Visitors {
 			switch {
 			case rec.Type == RoomRecordAdmitted:
-				admitted = append(admitted, r.visitors[v].ticket)
+				admitted = append(admitted, r.vs.at(v).ticket)
 			case rec.Type == RoomRecordLeft:
-				abandoned = append(abandoned, r.visitors[v].ticket)
+				abandoned = append(abandoned, r.vs.at(v).ticket)
 			}
 		}
 	}
@@ -286,8 +281,8 @@ func (m *roomModel) tick(t *rapid.T) {
 			t.Fatalf("%s still queued after its grace ran out (%d ≤ %d)", tk, d, m.nowMs)
 		}
 	}
-	for i := range r.visitors {
-		x := &r.visitors[i]
+	for i := range uint32(r.vs.len()) {
+		x := r.vs.at(i)
 		if x.status == vAdmitted && r.adms[x.adm-1].claimBy <= m.nowMs || x.status.active() && r.adms[x.adm-1].expiresAt <= m.nowMs {
 			t.Fatalf("%s still admitted after its claim deadline or expiry", x.ticket)
 		}
@@ -342,7 +337,7 @@ func (m *roomModel) draw(t *rapid.T) {
 	// Independently, from the journal: the queue order.
 	var order []string
 	for _, v := range m.h.r.slots {
-		order = append(order, m.h.r.visitors[v].ticket)
+		order = append(order, m.h.r.vs.at(v).ticket)
 	}
 	if audit := roomAuditOrder(m.h.recs); !slices.Equal(order, audit) {
 		t.Fatalf("queue order %q, audited %q", order, audit)
@@ -351,7 +346,6 @@ func (m *roomModel) draw(t *rapid.T) {
 
 func (m *roomModel) restart(t *rapid.T) {
 	m.h.restart(rapid.Bool().Draw(t, "midway"))
-	clear(m.lastETA)
 }
 
 func (m *roomModel) update(t *rapid.T) {
@@ -372,8 +366,8 @@ func (m *roomModel) update(t *rapid.T) {
 func (m *roomModel) check(t *rapid.T) {
 	r := m.h.r
 	var waiting []int
-	for i := range r.visitors {
-		tv, _ := r.look(uint32(i), m.nowMs)
+	for i := range uint32(r.vs.len()) {
+		tv := r.look(uint32(i), m.nowMs)
 		switch tv.Status {
 		case TicketWaiting:
 			if m.soldOut {

@@ -43,6 +43,8 @@ var roomRecordTypeNames = [...]string{
 	RoomRecordResumed:        "RoomResumed",
 }
 
+// String is the type's name ("RoomAdmitted"), or RoomRecordType(n) for an
+// unknown one.
 func (t RoomRecordType) String() string {
 	if t.Valid() {
 		return roomRecordTypeNames[t]
@@ -69,6 +71,8 @@ const (
 	roomReasonMax                  = RoomReasonExpired
 )
 
+// String is the reason as API.md and logs spell it ("abandoned"), or ""
+// for RoomReasonNone and unknown values.
 func (r RoomReason) String() string {
 	switch r {
 	case RoomReasonLeft:

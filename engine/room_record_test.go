@@ -54,8 +54,8 @@ func roomRunRecords(t roomTB) []RoomRecord {
 	h.leave(0.5, "t7")
 	h.tick(1, plenty)
 	admitted := h.ticketsOf(h.recs, RoomRecordAdmitted)
-	h.claim(2, h.r.visitors[h.r.tickets[admitted[0]]].customer)
-	h.done(3, h.r.visitors[h.r.tickets[admitted[0]]].customer, 2)
+	h.claim(2, h.r.vs.at(h.r.tickets[admitted[0]]).customer)
+	h.done(3, h.r.vs.at(h.r.tickets[admitted[0]]).customer, 2)
 	cfg.AdmitPerSecond = 5
 	h.update(3, cfg)
 	h.tickAlive(4, RoomInventory{SoldOut: true})
@@ -183,7 +183,7 @@ func (f *roomFuzzBytes) record(r *Room, nowMs int64) RoomRecord {
 	}
 	delta := func() int64 { return int64(int8(f.next())) * 1000 }
 	rec.AtUnixMilli = nowMs + delta()
-	nv := max(len(r.visitors), 1)
+	nv := max(r.vs.len(), 1)
 	for range f.next() % 4 {
 		rec.Visitors = append(rec.Visitors, uint32(int(f.next())%(nv+1)))
 	}

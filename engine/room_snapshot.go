@@ -35,7 +35,7 @@ const (
 // admission (0 none, 1 unclaimed, 2 claimed) and, with one, varint
 // admittedAt, varint claimBy, varint expiresAt, uvarint seat budget).
 func (r *Room) MarshalSnapshot() []byte {
-	b := make([]byte, 0, 128+len(r.visitors)*40)
+	b := make([]byte, 0, 128+r.vs.len()*40)
 	b = append(b, roomSnapshotVersion)
 	b = binary.AppendUvarint(b, r.seq)
 	b = appendRoomConfig(b, &r.cfg)
@@ -60,9 +60,9 @@ func (r *Room) MarshalSnapshot() []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(r.doneBuyers))
 	b = binary.AppendUvarint(b, uint64(r.doneSeats))
-	b = binary.AppendUvarint(b, uint64(len(r.visitors)))
-	for i := range r.visitors {
-		x := &r.visitors[i]
+	b = binary.AppendUvarint(b, uint64(r.vs.len()))
+	for i := range uint32(r.vs.len()) {
+		x := r.vs.at(i)
 		b = appendString(b, x.ticket)
 		b = appendString(b, x.customer)
 		b = binary.AppendVarint(b, x.joinedAt)
@@ -157,11 +157,10 @@ func RestoreRoom(created RoomRecord, snapshot []byte) (*Room, error) {
 		return bad("visitor count out of bounds")
 	}
 	r.doneBuyers, r.doneSeats = int64(doneBuyers), int64(doneSeats)
-	r.visitors = make([]visitor, 0, n)
 	owner := make([]uint32, n) // per slot: 1 + its visitor
 	placed, done := 0, uint64(0)
 	for i := range uint32(n) {
-		x := visitor{lastETA: roomETANone}
+		var x visitor
 		x.ticket = d.str()
 		x.customer = d.str()
 		x.joinedAt = d.varint()
@@ -205,7 +204,7 @@ func RestoreRoom(created RoomRecord, snapshot []byte) (*Room, error) {
 		}
 		r.tickets[x.ticket] = i
 		r.customers[x.customer] = i
-		r.visitors = append(r.visitors, x)
+		r.vs.push(x)
 	}
 	if d.err != "" || len(d.b) != 0 {
 		return bad("trailing or missing data")
@@ -222,12 +221,12 @@ func RestoreRoom(created RoomRecord, snapshot []byte) (*Room, error) {
 			return bad("slot %d is empty", s+1)
 		}
 		v := owner[s] - 1
-		st := r.visitors[v].status
+		st := r.vs.at(v).status
 		r.slots = append(r.slots, v)
 		goneFlag := int32(1)
 		if st == vWaiting {
 			waitingSeen, goneFlag = true, 0
-		} else if r.visitors[v].adm != 0 && waitingSeen {
+		} else if r.vs.at(v).adm != 0 && waitingSeen {
 			return bad("visitor %d was admitted behind a waiting visitor", v)
 		}
 		r.gone.push(goneFlag)
@@ -240,9 +239,9 @@ func RestoreRoom(created RoomRecord, snapshot []byte) (*Room, error) {
 		r.adms[r.due[i]].heapIdx = i
 	}
 	heap.Init(roomDue{r})
-	for i := range r.visitors {
-		if r.visitors[i].status.queued() {
-			r.wheelPut(uint32(i), roomAddMilli(r.visitors[i].joinedAt, roomGraceMilliMax))
+	for i := range uint32(r.vs.len()) {
+		if r.vs.at(i).status.queued() {
+			r.wheelPut(uint32(i), roomAddMilli(r.vs.at(i).joinedAt, roomGraceMilliMax))
 		}
 	}
 	return r, nil
@@ -283,7 +282,7 @@ func (r *Room) checkRestored(x *visitor, slot uint64, kind byte, a *admission) s
 	if _, dup := r.tickets[x.ticket]; dup {
 		return "ticket issued twice"
 	}
-	if p, ok := r.customers[x.customer]; ok && r.visitors[p].status.live() {
+	if p, ok := r.customers[x.customer]; ok && r.vs.at(p).status.live() {
 		return "the customer has another live ticket"
 	}
 	return ""

@@ -117,9 +117,9 @@ func (h *roomHarness) joinMany(s float64, from, to int) {
 // open do.
 func (h *roomHarness) keepAlive(s float64, except ...string) {
 	h.t.Helper()
-	for i := range h.r.visitors {
-		if h.r.visitors[i].status.queued() && !slices.Contains(except, h.r.visitors[i].ticket) {
-			h.r.Poll(roomAt(s), h.r.visitors[i].ticket)
+	for i := range uint32(h.r.vs.len()) {
+		if h.r.vs.at(i).status.queued() && !slices.Contains(except, h.r.vs.at(i).ticket) {
+			h.r.Poll(roomAt(s), h.r.vs.at(i).ticket)
 		}
 	}
 }
@@ -282,7 +282,7 @@ func (h *roomHarness) ticketsOf(recs []RoomRecord, typ RoomRecordType) []string 
 	for _, rec := range recs {
 		if rec.Type == typ {
 			for _, v := range rec.Visitors {
-				out = append(out, h.r.visitors[v].ticket)
+				out = append(out, h.r.vs.at(v).ticket)
 			}
 		}
 	}
@@ -327,8 +327,8 @@ func wantTicket(t roomTB, tv TicketView, status TicketStatus, position int) {
 func checkRoomInvariants(r *Room) error {
 	var pre, waiting, active, done int
 	live := map[string]int{}
-	for i := range r.visitors {
-		x := &r.visitors[i]
+	for i := range uint32(r.vs.len()) {
+		x := r.vs.at(i)
 		switch {
 		case x.status == vPre:
 			pre++
@@ -364,8 +364,8 @@ func checkRoomInvariants(r *Room) error {
 			return fmt.Errorf("visitor %d (status %d) placed wrongly (slot %d)", i, x.status, x.slot)
 		}
 	}
-	if len(r.tickets) != len(r.visitors) {
-		return fmt.Errorf("%d tickets indexed, %d visitors", len(r.tickets), len(r.visitors))
+	if len(r.tickets) != r.vs.len() {
+		return fmt.Errorf("%d tickets indexed, %d visitors", len(r.tickets), r.vs.len())
 	}
 	if pre != r.pre || waiting != r.waiting || active != r.active || int64(done) != r.doneBuyers {
 		return fmt.Errorf("counts pre %d waiting %d active %d done %d, kept %d %d %d %d",
@@ -376,7 +376,7 @@ func checkRoomInvariants(r *Room) error {
 	seenWaiting := false
 	pos := 0
 	for s, v := range r.slots {
-		x := &r.visitors[v]
+		x := r.vs.at(v)
 		if int(x.slot) != s+1 {
 			return fmt.Errorf("slot %d holds visitor %d whose slot is %d", s+1, v, x.slot)
 		}
@@ -399,7 +399,7 @@ func checkRoomInvariants(r *Room) error {
 			return fmt.Errorf("departed count up to slot %d is %d, want %d", s+1, got, gone)
 		}
 	}
-	if r.head < len(r.slots) && r.visitors[r.slots[r.head]].status != vWaiting {
+	if r.head < len(r.slots) && r.vs.at(r.slots[r.head]).status != vWaiting {
 		return fmt.Errorf("head %d is not at a waiting visitor", r.head)
 	}
 	// The admission heap.
@@ -416,14 +416,14 @@ func checkRoomInvariants(r *Room) error {
 	n := 0
 	for b := range r.wheel {
 		prev := uint32(0)
-		for x := r.wheel[b]; x != 0; x = r.visitors[x-1].next {
-			vx := &r.visitors[x-1]
+		for x := r.wheel[b]; x != 0; x = r.vs.at(x - 1).next {
+			vx := r.vs.at(x - 1)
 			if vx.prev != prev || !vx.inWheel || int(uint8(roomCeilDiv(vx.deadline, 1000))) != b {
 				return fmt.Errorf("poll wheel bucket %d is mislinked at visitor %d", b, x-1)
 			}
 			prev = x
 			n++
-			if n > len(r.visitors) {
+			if n > r.vs.len() {
 				return fmt.Errorf("poll wheel has a cycle")
 			}
 		}
@@ -716,9 +716,9 @@ func TestRoomFairness(t *testing.T) {
 	h.quiet = false
 	h.keepAlive(-5)
 	var late []string
-	for i := range 50 { // on sale, not drawn yet: behind the pre-queue
+	for i := range 50 { // on sale (the first at the very moment), not drawn yet: behind the pre-queue
 		tk := fmt.Sprint("l", i)
-		tv := h.mustJoin(0.2, fmt.Sprint("lc", i), tk)
+		tv := h.mustJoin(float64(i)/1000, fmt.Sprint("lc", i), tk)
 		if tv.Status != TicketPreQueue || tv.Position != 0 {
 			t.Fatalf("before the draw %s reads %s at %d", tk, tv.Status, tv.Position)
 		}
@@ -850,7 +850,7 @@ func TestRoomAbandonment(t *testing.T) {
 	if tv := h.poll(deadline-1, "t999"); tv.Status != TicketWaiting {
 		t.Fatalf("t999 reads %s", tv.Status)
 	}
-	if v := h.r.tickets["t1000"]; h.r.visitors[v].status != vWaiting {
+	if v := h.r.tickets["t1000"]; h.r.vs.at(v).status != vWaiting {
 		t.Fatal("abandoned before missing three polls")
 	}
 	recs := h.tick(deadline, RoomInventory{})
@@ -909,7 +909,7 @@ func TestRoomRestart(t *testing.T) {
 			wantRoomRecords(t, recs, "RoomResumed")
 			for i := 1; i <= 20; i++ {
 				tk := fmt.Sprint("t", i)
-				tv, _ := h.r.look(h.r.tickets[tk], roomAt(600).UnixMilli())
+				tv := h.r.look(h.r.tickets[tk], roomAt(600).UnixMilli())
 				b := before[tk]
 				if tv.Ticket != b.Ticket || tv.Status != b.Status || tv.Position != b.Position {
 					t.Fatalf("%s after restart %s at %d, before %s at %d", tk, tv.Status, tv.Position, b.Status, b.Position)
@@ -919,7 +919,7 @@ func TestRoomRestart(t *testing.T) {
 				}
 			}
 			// The same customer gets the same ticket.
-			cust := h.r.visitors[h.r.tickets[admitted[0]]].customer
+			cust := h.r.vs.at(h.r.tickets[admitted[0]]).customer
 			tv, jr, err := h.join(600, cust, "other")
 			if err != nil || tv.Ticket != admitted[0] || len(jr) != 0 {
 				t.Fatalf("re-join after restart: %v %s %d", err, tv.Ticket, len(jr))
@@ -1194,7 +1194,11 @@ func TestRoomApplyRejects(t *testing.T) {
 	h.tick(1, RoomInventory{Available: 1}) // admits the first of a and b only
 	first := h.r.slots[0]
 	second := h.r.slots[1]
-	next := func(rec RoomRecord) RoomRecord { rec.Seq = h.r.Seq() + 1; rec.AtUnixMilli = roomAt(2).UnixMilli(); return rec }
+	next := func(rec RoomRecord) RoomRecord {
+		rec.Seq = h.r.Seq() + 1
+		rec.AtUnixMilli = roomAt(2).UnixMilli()
+		return rec
+	}
 	adm := func(vs ...uint32) RoomRecord {
 		return next(RoomRecord{Type: RoomRecordAdmitted, Visitors: vs, ClaimByUnixMilli: roomAt(3).UnixMilli(),
 			ExpiresAtUnixMilli: roomAt(4).UnixMilli(), SeatBudget: 2})
@@ -1266,9 +1270,9 @@ func TestRoomRestoreRejects(t *testing.T) {
 	}
 	h.draw(0, roomSeed(1))
 	h.tick(1, RoomInventory{Available: 2})
-	h.claim(2, h.r.visitors[h.r.slots[0]].customer)
+	h.claim(2, h.r.vs.at(h.r.slots[0]).customer)
 	h.leave(2, "t5")
-	h.done(3, h.r.visitors[h.r.slots[0]].customer, 2)
+	h.done(3, h.r.vs.at(h.r.slots[0]).customer, 2)
 	snap := h.r.MarshalSnapshot()
 	if _, err := RestoreRoom(h.recs[0], snap); err != nil {
 		t.Fatal(err)
@@ -1296,5 +1300,73 @@ func TestRoomRestoreRejects(t *testing.T) {
 	}
 	if _, err := RestoreRoom(h.recs[0], append(bytes.Clone(snap), 0)); CodeOf(err) != CodeCorruptRecord {
 		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+// TestRoomPreQueuePollSpread: the pre-queue's first polls after the draw
+// are spread over roomPollJitter seconds, not all at onSaleAt.
+func TestRoomPreQueuePollSpread(t *testing.T) {
+	h := newRoomHarness(t, roomCfg())
+	seen := map[int]bool{}
+	for i := range 32 {
+		tv := h.mustJoin(-1, fmt.Sprint("c", i), fmt.Sprint("t", i))
+		if tv.PollAfterSeconds < 1 || tv.PollAfterSeconds > 1+roomPollJitter {
+			t.Fatalf("poll after %d s, one second before the sale", tv.PollAfterSeconds)
+		}
+		seen[tv.PollAfterSeconds] = true
+	}
+	if len(seen) < roomPollJitter-2 {
+		t.Fatalf("only %d distinct poll intervals: %v", len(seen), seen)
+	}
+}
+
+// TestRoomRateAfterIdle: a queue that ran empty says nothing about the
+// rate: a burst after a quiet time is estimated at the rate the room can
+// admit, not at the trickle it had to admit.
+func TestRoomRateAfterIdle(t *testing.T) {
+	h := newRoomHarness(t, roomCfg()) // 10 per second
+	h.draw(0, roomSeed(1))
+	for i := range 60 { // one visitor every 5 s, admitted at once
+		s := float64(i * 5)
+		h.mustJoin(s, fmt.Sprint("c", i), fmt.Sprint("t", i))
+		if n := len(h.ticketsOf(h.tick(s+0.5, plenty), RoomRecordAdmitted)); n != 1 {
+			t.Fatalf("%d admitted at %v s", n, s+0.5)
+		}
+	}
+	for i := range 100 {
+		h.mustJoin(300, fmt.Sprint("b", i), fmt.Sprint("tb", i))
+	}
+	tv := h.poll(300, "tb99")
+	if tv.AdmitPerSecond != 10 || tv.ETASeconds != 10 {
+		t.Fatalf("after an idle time: rate %v, estimate %d s; want 10 and 10 s", tv.AdmitPerSecond, tv.ETASeconds)
+	}
+}
+
+// TestRoomRestartKeepsRate: the downtime is no window without admissions:
+// after a restart the measured rate is the one before it.
+func TestRoomRestartKeepsRate(t *testing.T) {
+	cfg := roomCfg()
+	cfg.MaxActive = 10
+	h := newRoomHarness(t, cfg)
+	h.draw(0, roomSeed(1))
+	h.joinMany(0, 1, 500)
+	n := 1
+	for s := 1.0; s <= 60; s++ { // buyers finish at 4 per second
+		for range 4 {
+			h.done(s, fmt.Sprint("c", n), 1)
+			n++
+		}
+		h.tickAlive(s, plenty)
+	}
+	before := h.r.Stats(roomAt(60)).AdmitPerSecond
+	if before < 3.5 || before > 4.5 {
+		t.Fatalf("measured %v per second before the crash, want about 4", before)
+	}
+	h.restart(true)
+	recs := h.r.Resume(roomAt(900))
+	h.absorb("resume", recs, nil)
+	wantRoomRecords(t, recs, "RoomResumed")
+	if after := h.r.Stats(roomAt(900)).AdmitPerSecond; after != before {
+		t.Fatalf("measured %v per second after a 15-minute stop, %v before", after, before)
 	}
 }

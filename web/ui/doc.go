@@ -15,6 +15,15 @@
 // /v1/sessions) is kept in localStorage, and the buyer's reservations are
 // read back from GET /v1/reservations, so a reload loses nothing.
 //
+// An event whose waiting room is on opens on a waiting page instead: the
+// buyer joins (POST .../queue; the ticket is kept in sessionStorage), sees
+// the pre-queue, their position, the estimated wait and a progress bar,
+// polls no sooner than pollAfterSeconds (with backoff on errors), and once
+// admitted gets the seat map with a countdown to the claim deadline; every
+// hold then carries the Admission-Token header, and a 403
+// admission_required sends the buyer back to the queue. Sold out and
+// expired places get their own messages.
+//
 // Files: index.html, app.css, app.js (pages, buyer flow, messages for the
 // API's problem codes), seatmap.js (the canvas: an offscreen layer of seats
 // redrawn only when the view leaves it or the zoom settles, a grid for
@@ -23,6 +32,6 @@
 //
 // For tests the page exposes window.boxoffice (see installTestHooks in
 // app.js: seatStatus, seatChangedAt, seatClientPoint, liveMode, animate,
-// ...). The browser tests (build tag browser, `make test-browser`) run the
+// queue, admission, admissionState, ...). The browser tests (build tag browser, `make test-browser`) run the
 // real binary and several chromium instances against it.
 package ui
