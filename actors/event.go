@@ -546,6 +546,7 @@ func (a *eventActor) recover(ctx actor.Context) {
 	a.enqueue(fresh)
 	a.flush()
 	a.enqueue(a.ev.Tick(a.sys.clock.Now()))
+	a.enqueue(a.ev.RoomResume(a.sys.clock.Now()))
 	a.flush()
 	// The outbox: provider work the journal still owes (payments in flight
 	// at the crash, voids, refunds). The same idempotency keys make repeated

@@ -266,3 +266,14 @@ func RoomRecordOf(rec Record) (RoomRecord, error) {
 	}
 	return rr, nil
 }
+
+// RoomResume tells the waiting room the event runs again after a recovery
+// (Room.Resume): unclaimed admissions get a fresh claim window and queued
+// visitors a fresh poll grace, so the downtime counts against nobody. Call
+// it right after recovery; nil without a room or when already resumed.
+func (e *Event) RoomResume(now time.Time) []Record {
+	if e.room == nil {
+		return nil
+	}
+	return e.journalRoom(nil, e.room.Resume(now))
+}

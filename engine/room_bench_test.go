@@ -140,3 +140,20 @@ func BenchmarkRoomTick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRoomRestore: restoring a snapshot of b.N waiting visitors (a
+// restart with a snapshot); ns/op is per visitor.
+func BenchmarkRoomRestore(b *testing.B) {
+	custs, tickets := roomBenchIDs(b.N)
+	r, recs, _ := CreateRoom("ev-1", roomCfg(), roomT0)
+	r.Draw(roomT0, roomSeed(1))
+	for i := range b.N {
+		r.Join(roomT0, custs[i], tickets[i])
+	}
+	snap := r.MarshalSnapshot()
+	b.ResetTimer()
+	if _, err := RestoreRoom(recs[0], snap); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(snap))/float64(b.N), "snapshot-bytes/visitor")
+}

@@ -157,6 +157,9 @@ func RestoreRoom(created RoomRecord, snapshot []byte) (*Room, error) {
 		return bad("visitor count out of bounds")
 	}
 	r.doneBuyers, r.doneSeats = int64(doneBuyers), int64(doneSeats)
+	// n is bounded by the snapshot's length: sizing the indexes up front
+	// spares their growth.
+	r.tickets, r.customers = make(map[string]uint32, n), make(map[string]uint32, n)
 	owner := make([]uint32, n) // per slot: 1 + its visitor
 	placed, done := 0, uint64(0)
 	for i := range uint32(n) {

@@ -47,6 +47,10 @@ func (s *Server) newTicketView(eventID string, tv engine.TicketView) (ticketView
 		Ticket: tv.Ticket, Status: string(tv.Status), Reason: tv.Reason.String(),
 		ETASeconds: tv.ETASeconds, PollAfterSeconds: tv.PollAfterSeconds, AdmitPerSecond: tv.AdmitPerSecond,
 	}
+	if tv.Status == engine.TicketLeft {
+		// API.md knows no "left": a deleted ticket reads expired, reason left.
+		v.Status = string(engine.TicketExpired)
+	}
 	if tv.Status == engine.TicketWaiting {
 		pos := tv.Position
 		v.Position = &pos

@@ -85,8 +85,8 @@ func TestCaseC14(t *testing.T) {
 			t.Errorf("%s at %d, want %d", name, position(p), want)
 		}
 	}
-	if p := e.poll("c14", vs["B"]); p.Status != "left" {
-		t.Errorf("B reads %s, want left", p.Status)
+	if p := e.poll("c14", vs["B"]); p.Status != "expired" || p.Reason != "left" {
+		t.Errorf("B reads %s (%s), want expired (left)", p.Status, p.Reason)
 	}
 	cTicket := vs["C"].ticket
 	e.join("c14", vs["C"])
