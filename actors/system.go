@@ -144,9 +144,13 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		as.Shutdown()
 		return nil, fmt.Errorf("actors: list events: %w", err)
 	}
+	// Under the lock: a recovering actor may hand a payment to the worker,
+	// whose outcome request looks the event up (lookup) while we spawn.
+	s.mu.Lock()
 	for _, id := range ids {
 		s.spawn(id, nil, nil)
 	}
+	s.mu.Unlock()
 	for _, id := range ids {
 		// Wait for recovery; an unavailable event answers with an error, which is fine here.
 		_, _ = s.request(ctx, id, &infoRequest{})
