@@ -88,37 +88,42 @@ func (s *Server) joinQueue(w http.ResponseWriter, r *http.Request) {
 // GET /v1/events/{eventId}/queue/{ticket} → 200 the caller's ticket; counts
 // as the visitor's poll. Another customer's ticket: 404.
 func (s *Server) pollQueue(w http.ResponseWriter, r *http.Request) {
-	customerID, sys, ok := s.customerSystem(w, r)
-	if !ok {
-		return
+	eventID, tv, _, ok := s.ownTicket(w, r)
+	if ok {
+		s.writeTicket(w, r, eventID, tv, nil, http.StatusOK)
 	}
-	eventID, ticket := chi.URLParam(r, "eventId"), chi.URLParam(r, "ticket")
-	tv, err := sys.QueuePoll(r.Context(), eventID, ticket)
-	if err == nil && tv.CustomerID != customerID {
-		err = errorf(engine.CodeTicketNotFound, "no ticket %q", ticket)
-	}
-	s.writeTicket(w, r, eventID, tv, err, http.StatusOK)
 }
 
 // DELETE /v1/events/{eventId}/queue/{ticket} → 204: leave the queue.
 func (s *Server) leaveQueue(w http.ResponseWriter, r *http.Request) {
-	customerID, sys, ok := s.customerSystem(w, r)
+	eventID, tv, sys, ok := s.ownTicket(w, r)
 	if !ok {
 		return
+	}
+	if err := sys.QueueLeave(r.Context(), eventID, tv.Ticket); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ownTicket reads the path's ticket for its customer (a poll), answering
+// itself (ok false) when it is unknown or another customer's (404).
+func (s *Server) ownTicket(w http.ResponseWriter, r *http.Request) (eventID string, tv engine.TicketView, sys System, ok bool) {
+	customerID, sys, ok := s.customerSystem(w, r)
+	if !ok {
+		return "", tv, nil, false
 	}
 	eventID, ticket := chi.URLParam(r, "eventId"), chi.URLParam(r, "ticket")
 	tv, err := sys.QueuePoll(r.Context(), eventID, ticket)
 	if err == nil && tv.CustomerID != customerID {
 		err = errorf(engine.CodeTicketNotFound, "no ticket %q", ticket)
 	}
-	if err == nil {
-		err = sys.QueueLeave(r.Context(), eventID, ticket)
-	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return "", tv, nil, false
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return eventID, tv, sys, true
 }
 
 func (s *Server) writeTicket(w http.ResponseWriter, r *http.Request, eventID string, tv engine.TicketView, err error, status int) {
