@@ -4,7 +4,7 @@ STATICCHECK_VERSION ?= v0.8.2
 STRIPE_MOCK_VERSION ?= v0.203.0
 DATA ?= ./data
 
-.PHONY: run build test test-browser bench lint fuzz clean tools
+.PHONY: run build test test-browser bench bench-flashsale lint fuzz clean tools
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
 run: build
@@ -38,6 +38,27 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
 	$(GO) test -run '^$$' -bench 'BenchmarkBestAvailable' ./engine
 	$(GO) test -run '^$$' -bench 'BenchmarkLiveFanout' -benchtime 1x ./web
+
+## bench-flashsale: a fresh server on a temporary data directory (rate limits off), a fresh stadium event
+## with a waiting room, and BENCH_BUYERS buyers arriving over BENCH_OVER until sold out; prints the report
+## (also artifacts/flashsale-report.html and .json) and fails when the oversell audit does
+BENCH_BUYERS ?= 1000000
+BENCH_OVER ?= 60s
+BENCH_ADDR ?= 127.0.0.1:18181
+BENCH_ADMIT_PER_SECOND ?= 2000
+BENCH_MAX_DURATION ?= 10m
+BENCH_LOAD_FLAGS ?=
+bench-flashsale: build
+	@mkdir -p artifacts; dir=$$(mktemp -d); token=bench-$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n'); \
+	./bin/boxoffice serve --data $$dir --addr $(BENCH_ADDR) --anonymous-sessions --rate-limit-per-second 0 \
+		--admin-token $$token --log-format json > $$dir/serve.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
+	./bin/boxoffice load --target http://$(BENCH_ADDR) --admin-token $$token \
+		--create-event-from testdata/venues/harbour-stadium.json --hold-ttl 30s --max-duration $(BENCH_MAX_DURATION) \
+		--waiting-room-admit-per-second $(BENCH_ADMIT_PER_SECOND) \
+		--buyers $(BENCH_BUYERS) --arrival steady --arrival-over $(BENCH_OVER) \
+		--report artifacts/flashsale-report.html --json artifacts/flashsale-report.json $(BENCH_LOAD_FLAGS); \
+	status=$$?; [ $$status -eq 0 ] || tail -20 $$dir/serve.log; exit $$status
 
 ## lint: go vet and staticcheck (fetched through the Go module proxy)
 lint:

@@ -19,6 +19,7 @@ type cli struct {
 	Verify   verifyCmd   `cmd:"" help:"Replay every event's journal and report corruption (exit 1)."`
 	Snapshot snapshotCmd `cmd:"" help:"Download a consistent snapshot (tar of a Pebble checkpoint) from a running server."`
 	Restore  restoreCmd  `cmd:"" help:"Restore a snapshot into a new data directory, verifying it first."`
+	Load     loadCmd     `cmd:"" help:"Play a flash sale against a running server and audit it for overselling (exit 1 when the audit fails)."`
 }
 
 type serveCmd struct {
