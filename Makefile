@@ -55,7 +55,7 @@ bench-flashsale: build
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf $$dir' EXIT; \
 	./bin/boxoffice load --target http://$(BENCH_ADDR) --admin-token $$token \
 		--create-event-from testdata/venues/harbour-stadium.json --hold-ttl 30s --max-duration $(BENCH_MAX_DURATION) \
-		--waiting-room-admit-per-second $(BENCH_ADMIT_PER_SECOND) \
+		--waiting-room-admit-per-second $(BENCH_ADMIT_PER_SECOND) --waiting-room-admission-ttl 60s \
 		--buyers $(BENCH_BUYERS) --arrival steady --arrival-over $(BENCH_OVER) \
 		--report artifacts/flashsale-report.html --json artifacts/flashsale-report.json $(BENCH_LOAD_FLAGS); \
 	status=$$?; [ $$status -eq 0 ] || tail -20 $$dir/serve.log; exit $$status

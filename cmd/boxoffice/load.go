@@ -24,6 +24,7 @@ type loadCmd struct {
 	HoldTTL                   time.Duration    `name:"hold-ttl" default:"60s" help:"With --create-event-from: how long a hold lasts (whole seconds)."`
 	MaxSeatsPerCustomer       int              `default:"8" help:"With --create-event-from: seats one customer may hold and buy."`
 	WaitingRoomAdmitPerSecond float64          `placeholder:"N" help:"With --create-event-from: give the event a waiting room admitting N visitors per second (0: none). A server without waiting rooms gets the event without one; the report notes it."`
+	WaitingRoomAdmissionTTL   time.Duration    `name:"waiting-room-admission-ttl" help:"With a waiting room: how long an admission lasts, to claim and in all (whole seconds; 0: the server's defaults). Admissions of buyers who walk away hold back the room's inventory-aware admission until they end."`
 
 	Buyers          int                  `default:"20000" help:"Buyers who arrive."`
 	Arrival         string               `default:"steady" enum:"burst,steady,ramp" help:"Arrival shape: burst (all at on-sale), steady (evenly over --arrival-over) or ramp (rate rising linearly over --arrival-over)."`
@@ -35,7 +36,7 @@ type loadCmd struct {
 	AbandonShare    float64              `default:"0.05" help:"Share of buyers with a hold who walk away and let it expire (the three shares sum to 1)."`
 	Think           time.Duration        `default:"2s" help:"Mean think time before paying or cancelling and before a retry (each draw uniform in 0.5–1.5×)."`
 	HandPickedShare float64              `default:"0.3" help:"Share of buyers who pick seats on the live seat map; the rest ask for best available."`
-	MaxAttempts     int                  `default:"3" help:"Hold attempts per buyer (a refusal moves to the next cheaper category; the last asks for any)."`
+	MaxAttempts     int                  `default:"3" help:"Hold attempts per buyer (a refusal moves to the next cheaper category; the last asks for any, and for fewer seats when no block on the map is big enough)."`
 	Patience        time.Duration        `default:"60s" help:"How long a buyer who finds every seat held keeps watching the live map for seats that come back (0: leaves at once)."`
 	WaitingRoom     string               `default:"auto" enum:"auto,off" help:"auto: queue when the event has a waiting room or a hold answers admission_required, polling no sooner than pollAfterSeconds; off: never."`
 	EventPage       bool                 `default:"true" negatable:"" help:"Each buyer first loads the event page and leaves if it is sold out."`
@@ -103,8 +104,12 @@ func (c *loadCmd) config() (loadgen.Config, error) {
 			Plan: plan, Prices: c.Prices, HoldTTLSeconds: int(c.HoldTTL / time.Second),
 			MaxSeatsPerCustomer: c.MaxSeatsPerCustomer, WaitingRoomAdmitPerSecond: c.WaitingRoomAdmitPerSecond,
 		}
-	} else if len(c.Prices) > 0 || c.WaitingRoomAdmitPerSecond > 0 {
-		return cfg, errors.New("--prices and --waiting-room-admit-per-second need --create-event-from")
+		if c.WaitingRoomAdmissionTTL%time.Second != 0 || c.WaitingRoomAdmissionTTL < 0 {
+			return cfg, fmt.Errorf("--waiting-room-admission-ttl must be whole seconds, not %s", c.WaitingRoomAdmissionTTL)
+		}
+		cfg.CreateEvent.WaitingRoomAdmissionTTLSeconds = int(c.WaitingRoomAdmissionTTL / time.Second)
+	} else if len(c.Prices) > 0 || c.WaitingRoomAdmitPerSecond > 0 || c.WaitingRoomAdmissionTTL > 0 {
+		return cfg, errors.New("--prices and --waiting-room-* need --create-event-from")
 	}
 	cfg.Buyers, cfg.Arrival, cfg.ArrivalOver = c.Buyers, c.Arrival, c.ArrivalOver
 	cfg.SeatsPerBuyer, cfg.CategorySkew = c.SeatsPerBuyer, c.CategorySkew

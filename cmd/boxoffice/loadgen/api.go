@@ -309,7 +309,11 @@ func (c *apiClient) createEvent(ctx context.Context, adminToken, id string, spec
 		body["id"] = id
 	}
 	if spec.WaitingRoomAdmitPerSecond > 0 {
-		body["waitingRoom"] = map[string]any{"enabled": true, "admitPerSecond": spec.WaitingRoomAdmitPerSecond}
+		room := map[string]any{"enabled": true, "admitPerSecond": spec.WaitingRoomAdmitPerSecond}
+		if ttl := spec.WaitingRoomAdmissionTTLSeconds; ttl > 0 {
+			room["claimSeconds"], room["admissionTtlSeconds"] = ttl, ttl
+		}
+		body["waitingRoom"] = room
 	}
 	post := func() (answer, error) {
 		data, err := json.Marshal(body)

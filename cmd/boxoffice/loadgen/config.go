@@ -136,6 +136,12 @@ type EventSpec struct {
 	// many visitors per second. A server without waiting rooms answers 400;
 	// the event is then created without one and the report says so.
 	WaitingRoomAdmitPerSecond float64
+	// WaitingRoomAdmissionTTLSeconds, when > 0, is the room's
+	// claimSeconds and admissionTtlSeconds: how long an admission lasts.
+	// Buyers who walk away with a hold never say they are done, and the
+	// room counts them as shopping until their admission ends (0: the
+	// server's defaults, 120 s to claim and 15 minutes in all).
+	WaitingRoomAdmissionTTLSeconds int
 }
 
 // DefaultConfig is the scenario of `boxoffice load` without flags.
@@ -212,8 +218,8 @@ func (c *Config) Validate() error {
 		if len(s.Plan) == 0 {
 			return errors.New("--create-event-from: the plan is empty")
 		}
-		if s.HoldTTLSeconds < 0 || s.MaxSeatsPerCustomer < 0 || s.WaitingRoomAdmitPerSecond < 0 {
-			return errors.New("--hold-ttl, --max-seats-per-customer and --waiting-room-admit-per-second must not be negative")
+		if s.HoldTTLSeconds < 0 || s.MaxSeatsPerCustomer < 0 || s.WaitingRoomAdmitPerSecond < 0 || s.WaitingRoomAdmissionTTLSeconds < 0 {
+			return errors.New("--hold-ttl, --max-seats-per-customer, --waiting-room-admit-per-second and --waiting-room-admission-ttl must not be negative")
 		}
 	}
 	return nil

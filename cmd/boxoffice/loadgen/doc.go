@@ -25,9 +25,11 @@
 // event page (GET /v1/events/{id}; Config.EventPage) or look at the live
 // map; leave as soldOut when every seat is booked; when none is available
 // but some are held, watch the live map for up to Config.Patience: seats
-// coming back (a cancelled or expired hold) wake the longest-waiting
-// watchers who want no more seats than are available, two per seat, after
-// a reaction time of up to 300 ms (watchers cost no requests); make
+// coming back (a cancelled or expired hold), and once a second any seats
+// still available, wake the longest-waiting watchers (those who want no
+// more seats than are available first; the others settle for fewer), two
+// per seat, after a reaction time of up to 300 ms (watchers cost no
+// requests); make
 // a session (POST /v1/sessions) unless it has one from the pool; queue in
 // the waiting room when the event says it has one or a hold answers 403
 // admission_required (POST /v1/events/{id}/queue, then GET
@@ -40,7 +42,8 @@
 // category is its preference (a Zipf draw over categories by price, dearest
 // first, Config.CategorySkew), moved one cheaper per refused attempt, the
 // nearest with enough seats available on the map, and any category on the
-// last attempt; then, after think time, pay (Idempotency-Key; a 202 is
+// last attempt, when a group also settles for fewer seats if the map has
+// no run of adjacent seats long enough; then, after think time, pay (Idempotency-Key; a 202 is
 // followed by GET /v1/reservations/{id} once a second), cancel, or walk
 // away and let the hold expire (Config.PayShare, CancelShare,
 // AbandonShare). The buyers' random choices come from one generator

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -487,9 +488,10 @@ func (r *run) nothingAvailable(b *buyer, now time.Time, held int) {
 }
 
 // wakeWatchers: freed seats turned available on the live map; up to
-// watchersPerSeat·freed watchers who want no more seats than are
-// available react, longest waiting first. It looks at no more than
+// watchersPerSeat·freed watchers react, longest waiting first, those who
+// want no more seats than are available first. It looks at no more than
 // watchersScanPerSeat·freed of them; those whose patience ran out leave.
+// (A watcher who wants more settles for fewer: see holdBody.)
 func (r *run) wakeWatchers(freed int, now time.Time) {
 	available := r.seats.counts[stAvailable]
 	wake, scan := freed*watchersPerSeat, min(freed*watchersScanPerSeat, len(r.watchers))
@@ -505,6 +507,13 @@ func (r *run) wakeWatchers(freed int, now time.Time) {
 			kept = append(kept, b)
 		}
 	}
+	// Too few wanted so little: the longest-waiting of the others settle.
+	for i := 0; wake > 0 && i < len(kept); i++ {
+		wake--
+		r.schedule(kept[i], stepLook, now.Add(time.Duration(r.rng.Int64N(int64(watcherReactionMax)))))
+		kept[i] = nil
+	}
+	kept = slices.DeleteFunc(kept, func(b *buyer) bool { return b == nil })
 	// The watchers not woken keep their place in front of the rest.
 	rest := r.watchers[scan:]
 	r.watchers = append(kept, rest...)
@@ -584,16 +593,24 @@ func (r *run) prepare(b *buyer) {
 }
 
 // holdBody: hand-picked seats from the live map, or best available, in the
-// category this attempt asks for.
+// category this attempt asks for. On its last attempt a group settles for
+// fewer seats when the map shows no run of adjacent seats long enough
+// (the seats left at the end of a sale are scattered).
 func (r *run) holdBody(b *buyer) []byte {
-	last := b.attempts > 0 && int(b.attempts) == r.cfg.MaxAttempts-1
-	cat, rank := r.seats.chooseCategory(int(b.pref), int(b.attempts), int(b.want), last)
+	// A watcher back for returned seats takes what is there, as on a last
+	// attempt.
+	last := b.attempts > 0 && int(b.attempts) >= r.cfg.MaxAttempts-1 || !b.watchUntil.IsZero()
+	qty := int(b.want)
+	if last {
+		qty = max(min(qty, r.seats.largestRun()), 1)
+	}
+	cat, rank := r.seats.chooseCategory(int(b.pref), int(b.attempts), qty, last)
 	req := holdRequest{EventID: r.eventID}
 	if b.handPicked && rank >= 0 {
-		req.SeatIDs = r.seats.pick(rank, int(b.want), r.rng)
+		req.SeatIDs = r.seats.pick(rank, qty, r.rng)
 	}
 	if req.SeatIDs == nil {
-		req.BestAvailable = &bestAvailable{Quantity: int(b.want), Category: cat}
+		req.BestAvailable = &bestAvailable{Quantity: qty, Category: cat}
 	}
 	body, _ := json.Marshal(req) // strings and ints: cannot fail
 	return body
@@ -919,6 +936,11 @@ func (r *run) settleSoldOut() {
 // sample closes one second of the timeline.
 func (r *run) sample(now time.Time) {
 	r.expireWatchers(now)
+	// Watchers look at their map: seats available that the ones woken
+	// before did not get (they lost a race, or wanted more) draw others.
+	if avail := r.seats.counts[stAvailable]; avail > 0 && len(r.watchers) > 0 && !r.stopping {
+		r.wakeWatchers(avail, now)
+	}
 	backlog := len(r.work)
 	for _, b := range r.queue {
 		if !b.due.After(now) {

@@ -32,7 +32,9 @@ func fakeConfig(target string) Config {
 func TestRunWaitingRoom(t *testing.T) {
 	f, url := newFakeServer(t, 4) // 40 seats for 60 buyers
 	f.room = &fakeRoom{pollAfter: 150 * time.Millisecond, admitAfterPoll: 2, tickets: map[string]*fakeTicket{}}
-	rep, err := Run(context.Background(), fakeConfig(url))
+	cfg := fakeConfig(url)
+	cfg.PayShare, cfg.CancelShare = 0.5, 0.5
+	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

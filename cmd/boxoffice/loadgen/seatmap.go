@@ -54,6 +54,7 @@ type seatMap struct {
 	categories []string    // category names by rank, most expensive first
 	rows       [][][]int32 // category rank → rows → seats in x order
 	version    uint64      // of the last frame applied
+	runMax     int         // largestRun's answer; -1: to be computed again
 }
 
 // newSeatMap builds the map from the seat list and the event's categories.
@@ -89,6 +90,7 @@ func newSeatMap(list *seatList, info *eventInfo) *seatMap {
 		ids:      make([]string, len(list.Seats)),
 		category: make([]uint8, len(list.Seats)),
 		status:   make([]uint8, len(list.Seats)),
+		runMax:   -1,
 		catAvail: make([]int, len(cats)),
 		rows:     make([][][]int32, len(cats)),
 		version:  list.Version,
@@ -149,7 +151,32 @@ func (m *seatMap) set(i int32, st uint8) bool {
 		m.catAvail[m.category[i]]++
 	}
 	m.status[i] = st
+	m.runMax = -1
 	return st == stAvailable
+}
+
+// largestRun is the most adjacent available seats in one row of one
+// category. It is computed again at most once per change of the map.
+func (m *seatMap) largestRun() int {
+	if m.runMax >= 0 {
+		return m.runMax
+	}
+	best := 0
+	for _, rows := range m.rows {
+		for _, row := range rows {
+			run := 0
+			for _, i := range row {
+				if m.status[i] == stAvailable {
+					run++
+					best = max(best, run)
+				} else {
+					run = 0
+				}
+			}
+		}
+	}
+	m.runMax = best
+	return best
 }
 
 // apply applies one frame of the live feed and returns how many seats

@@ -56,6 +56,9 @@ func TestSeatMapPickAndCategories(t *testing.T) {
 	if m.catAvail[0] != 4 || m.counts[stReserved] != 1 || m.counts[stBooked] != 1 || m.version != 2 {
 		t.Fatalf("after delta: counts %v, per category %v, version %d", m.counts, m.catAvail, m.version)
 	}
+	if got := m.largestRun(); got != 6 {
+		t.Errorf("largest run %d, want 6 (row B)", got)
+	}
 	for range 20 {
 		if got := m.pick(0, 3, rng); got != nil {
 			t.Fatalf("picked %v: no three adjacent Premium seats are available", got)
@@ -84,6 +87,9 @@ func TestSeatMapPickAndCategories(t *testing.T) {
 		}
 	}
 	m.apply(&liveFrame{Type: "delta", Version: 3, Changes: map[string]string{"B-1": "booked", "B-2": "booked", "B-3": "booked", "B-4": "booked", "B-5": "booked"}})
+	if got := m.largestRun(); got != 2 {
+		t.Errorf("largest run %d, want 2 (A-4 A-3)", got)
+	}
 	if got, _ := m.chooseCategory(1, 0, 2, false); got != "Premium" {
 		t.Errorf("Standard has one seat left: chose %q, want the dearer Premium", got)
 	}
