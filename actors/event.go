@@ -632,25 +632,43 @@ func (a *eventActor) armTimer(ctx actor.Context) {
 }
 
 // startCommitter starts the goroutine that makes this actor's batches
-// durable, one at a time; it exits when commits is closed.
+// durable, one at a time; it exits when commits is closed. A snapshot riding
+// on a batch is written by a second goroutine once the batch is durable, so
+// neither that batch's callers nor the next batch wait for several
+// megabytes to be committed (the journal lets Appends run alongside). If the
+// previous snapshot is still being written, the new one is dropped: the
+// journal is complete without it, and recovery only replays more.
 func (a *eventActor) startCommitter(ctx actor.Context) {
 	a.commits = make(chan commitJob, 1)
 	a.committerDone = make(chan struct{})
 	self := ctx.Self()
 	go func(jobs <-chan commitJob, done chan<- struct{}) {
 		defer close(done)
+		snapshots := make(chan commitJob, 1)
+		snapshotterDone := make(chan struct{})
+		go func() {
+			defer close(snapshotterDone)
+			for job := range snapshots {
+				if err := a.sys.cfg.Journal.SaveSnapshot(job.eventID, job.snapshotSeq, job.snapshot); err != nil {
+					// The journal is intact; a missing snapshot only lengthens recovery.
+					a.sys.logger.Warn("snapshot failed", "event", job.eventID, "seq", job.snapshotSeq, "err", err)
+				}
+			}
+		}()
+		defer func() { close(snapshots); <-snapshotterDone }()
 		for job := range jobs {
 			err := a.sys.cfg.Journal.Append(job.eventID, job.firstSeq, job.records)
 			if err == nil {
 				a.sys.noteBatch(len(job.records))
-				if job.snapshot != nil {
-					if serr := a.sys.cfg.Journal.SaveSnapshot(job.eventID, job.snapshotSeq, job.snapshot); serr != nil {
-						// The journal is intact; a missing snapshot only lengthens recovery.
-						a.sys.logger.Warn("snapshot failed", "event", job.eventID, "seq", job.snapshotSeq, "err", serr)
-					}
-				}
 			}
 			a.sys.root.Send(self, &committed{lastSeq: job.records[len(job.records)-1].Seq, err: err})
+			if err == nil && job.snapshot != nil {
+				select {
+				case snapshots <- job:
+				default:
+					a.sys.logger.Debug("snapshot skipped: the previous one is still being written", "event", job.eventID, "seq", job.snapshotSeq)
+				}
+			}
 		}
 	}(a.commits, a.committerDone)
 }

@@ -42,6 +42,8 @@ type Journal interface {
 	// recs[0].Seq must be expectedSeq, the event's last seq + 1.
 	Append(eventID string, expectedSeq uint64, recs []engine.Record) error
 	// SaveSnapshot stores the state as of seq and may drop records before it.
+	// It runs concurrently with Appends to the same event and must not
+	// delay them.
 	SaveSnapshot(eventID string, seq uint64, state []byte) error
 	// Load returns the EventCreated record, the latest snapshot and the tail.
 	Load(eventID string) (persistence.Recovered, error)

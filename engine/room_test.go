@@ -1059,6 +1059,40 @@ func TestRoomInventoryLimit(t *testing.T) {
 	}
 }
 
+// TestRoomLastSeat: when buyers average more than two seats, the inventory
+// rule alone would admit nobody for the last seat; one shopper at a time is
+// admitted while any seat is available, and none when none is.
+func TestRoomLastSeat(t *testing.T) {
+	cfg := roomCfg()
+	cfg.AdmitPerSecond = 1000
+	h := newRoomHarness(t, cfg)
+	h.draw(0, roomSeed(1))
+	for i := 1; i <= 40; i++ {
+		h.mustJoin(0, fmt.Sprint("c", i), fmt.Sprint("t", i))
+	}
+	if n := len(h.ticketsOf(h.tick(1, RoomInventory{Available: 60}), RoomRecordAdmitted)); n != 40 {
+		t.Fatalf("admitted %d, want all 40", n)
+	}
+	for i := 1; i <= 40; i++ {
+		h.done(2, fmt.Sprint("c", i), 4)
+	}
+	if got := h.r.Stats(roomAt(2)).SeatsPerBuyer; got <= 3 {
+		t.Fatalf("seats per buyer %v, want above 3", got)
+	}
+	h.mustJoin(2, "c-last", "t-last")
+	h.mustJoin(2, "c-next", "t-next")
+	wantRoomRecords(t, h.tick(3, RoomInventory{}))
+	if got := h.ticketsOf(h.tick(4, RoomInventory{Available: 1}), RoomRecordAdmitted); !slices.Equal(got, []string{"t-last"}) {
+		t.Fatalf("with one seat left admitted %q, want the first in line", got)
+	}
+	wantRoomRecords(t, h.tick(5, RoomInventory{Available: 1}))
+	h.done(6, "c-last", 1)
+	if got := h.ticketsOf(h.tick(7, RoomInventory{Available: 1}), RoomRecordAdmitted); !slices.Equal(got, []string{"t-next"}) {
+		t.Fatalf("after the first left admitted %q, want the next in line", got)
+	}
+	h.checkReplay()
+}
+
 // TestRoomRate: admissions follow the rate — at most one second's worth
 // of credit plus the rate times the time — and a tick that comes late
 // does not make up for more than one second.

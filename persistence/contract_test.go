@@ -26,6 +26,58 @@ func TestJournalContractDisk(t *testing.T) {
 // testJournalContract is what every journal implementation must do; open
 // returns an empty store that the test owns.
 func testJournalContract(t *testing.T, open func(t *testing.T) *Store) {
+	t.Run("SnapshotsAlongsideAppends", func(t *testing.T) {
+		// Snapshots written while the same event's Appends go on (the event
+		// actor writes them from another goroutine), some of them older than
+		// one already stored: the newest wins, and it plus the tail is the
+		// whole journal.
+		s := open(t)
+		const total, batch = 3000, 10
+		mustAppend(t, s, "ev1", genRecords("ev1", 1, batch))
+		state := func(seq uint64) []byte { return bytes.Repeat([]byte(fmt.Sprintf("%08d", seq)), 8<<10) }
+		done := make(chan struct{})
+		saved := make(chan uint64, 1)
+		go func() {
+			defer close(saved)
+			var newest uint64
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					saved <- newest
+					return
+				default:
+				}
+				last, err := s.LastSeq("ev1")
+				if err != nil {
+					t.Error(err)
+					saved <- newest
+					return
+				}
+				seq := last
+				if i%3 == 2 { // an older snapshot than the last one
+					seq = max(1, newest/2)
+				}
+				if err := s.SaveSnapshot("ev1", seq, state(seq)); err != nil {
+					t.Errorf("SaveSnapshot(%d): %v", seq, err)
+				}
+				newest = max(newest, seq)
+			}
+		}()
+		for seq := uint64(batch + 1); seq <= total; seq += batch {
+			mustAppend(t, s, "ev1", genRecords("ev1", seq, batch))
+		}
+		close(done)
+		newest := <-saved
+		got, err := s.Load("ev1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if newest < 2 || got.SnapshotSeq != newest || !bytes.Equal(got.Snapshot, state(newest)) {
+			t.Fatalf("snapshot at %d (%d bytes), want the newest saved, %d", got.SnapshotSeq, len(got.Snapshot), newest)
+		}
+		checkRecords(t, "Tail", got.Tail, genRecords("ev1", newest+1, total-int(newest)))
+	})
+
 	t.Run("RoundTripEveryType", func(t *testing.T) {
 		s := open(t)
 		recs := sampleRecords()

@@ -67,6 +67,7 @@ type Store struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	snapMu sync.Mutex           // held across writing a snapshot (SaveSnapshot)
 	mu     sync.Mutex           // guards events (the map, not its values)
 	events map[string]*eventLog // written-to events; grows with the number of events
 }
@@ -335,6 +336,8 @@ func commitError(fatal string, err error, what string) error {
 // seq must be between 1 and the event's last stored seq (else the error wraps
 // ErrSequenceMismatch); state is at most SnapshotStateBytesMax bytes. A
 // snapshot at or before the stored snapshot's seq is ignored (nil error).
+// It may run concurrently with Appends to the same event: they do not wait
+// for it.
 func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 	if err := validateEventID(eventID); err != nil {
 		return err
@@ -342,18 +345,29 @@ func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 	if len(state) > SnapshotStateBytesMax {
 		return fmt.Errorf("persistence: snapshot of event %q: state has %d bytes, more than %d", eventID, len(state), SnapshotStateBytesMax)
 	}
+	// Snapshots are written one at a time (snapMu), but not under the
+	// event's write lock: the batch touches only the snapshot key and
+	// records up to seq, all already stored, so Appends of later records go
+	// on while several megabytes are committed. snapMu makes the check
+	// against the stored snapshot's seq and the commit one step, so an older
+	// snapshot never overwrites a newer one whose range delete has run.
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
 	ev, unlock, err := s.beginWrite(eventID)
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	if seq == 0 || seq > ev.lastSeq {
+		unlock()
 		return fmt.Errorf("%w: event %q: snapshot at seq %d, but the journal holds seqs 1..%d",
 			ErrSequenceMismatch, eventID, seq, ev.lastSeq)
 	}
 	if seq <= ev.snapSeq {
+		unlock()
 		return nil
 	}
+	ev.mu.Unlock() // keep closeMu (read) until the commit is done
+	defer s.closeMu.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Set(snapKey(eventID), appendSnapshotFrame(make([]byte, 0, snapshotHeaderBytes+len(state)+crcBytes), seq, state), nil); err != nil {
@@ -364,11 +378,16 @@ func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 			return fmt.Errorf("persistence: snapshot of event %q at seq %d: %w", eventID, seq, err)
 		}
 	}
-	if fatal, err := s.commit(b); err != nil || fatal != "" {
+	fatal, err := s.commit(b)
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if err != nil || fatal != "" {
 		ev.loaded = false
 		return commitError(fatal, err, fmt.Sprintf("snapshot of event %q at seq %d", eventID, seq))
 	}
-	ev.snapSeq = seq
+	if ev.loaded {
+		ev.snapSeq = max(ev.snapSeq, seq)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Anonymous sessions (POST /v1/sessions).
@@ -31,6 +32,9 @@ const (
 	tokenBytesMax      = 8 << 10
 	// jwtLeeway absorbs clock skew between the identity provider and us.
 	jwtLeeway = 30 * time.Second
+	// verifiedTokensMax bounds the cache of verified customer tokens: a
+	// token is ~250 bytes, so ~10 MB at most.
+	verifiedTokensMax = 32 << 10
 )
 
 // identityKind says who sent a request.
@@ -72,10 +76,31 @@ type authenticator struct {
 	idp       *jwt.Parser // nil: no identity provider configured
 	idpHS256  []byte
 	idpPublic any // *rsa.PublicKey or *ecdsa.PublicKey
+
+	// verified caches tokens that passed verification, by their exact text,
+	// with the window in which they stay valid: a buyer sends the same token
+	// on every request of a sale, and parsing and checking it again costs
+	// more than the hold itself. A token's signature and claims cannot
+	// change, and the keys are fixed for the process's life, so a hit inside
+	// the window is the answer a full verification would give; outside it the
+	// token is verified again (and refused).
+	verified *lru.Cache[string, verifiedToken]
+}
+
+// verifiedToken is a verified customer token's subject and the time window
+// in which it is valid (exp and nbf with the parser's leeway applied).
+type verifiedToken struct {
+	subject   string
+	notBefore time.Time // zero: no nbf claim
+	expiresAt time.Time
 }
 
 func newAuthenticator(cfg Config, now func() time.Time) (*authenticator, error) {
-	a := &authenticator{now: now}
+	verified, err := lru.New[string, verifiedToken](verifiedTokensMax)
+	if err != nil {
+		return nil, err
+	}
+	a := &authenticator{now: now, verified: verified}
 	if cfg.AdminToken != "" {
 		a.adminHash, a.adminSet = sha256.Sum256([]byte(cfg.AdminToken)), true
 	}
@@ -165,6 +190,13 @@ func (a *authenticator) identify(r *http.Request) identity {
 // (unverified) issuer is ours is checked as a session token only; any other
 // as an identity-provider token only, with the provider's algorithms.
 func (a *authenticator) verifyCustomer(token string) (string, error) {
+	if v, ok := a.verified.Get(token); ok {
+		now := a.now()
+		if now.Before(v.expiresAt) && !now.Before(v.notBefore) {
+			return v.subject, nil
+		}
+		a.verified.Remove(token)
+	}
 	var unverified jwt.RegisteredClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
 		return "", errors.New("the bearer token is not a valid JWT")
@@ -192,6 +224,17 @@ func (a *authenticator) verifyCustomer(token string) (string, error) {
 	}
 	if claims.Subject == "" || len(claims.Subject) > customerIDBytesMax {
 		return "", errors.New("the bearer token has no usable sub (customer id)")
+	}
+	if claims.ExpiresAt != nil { // required by both parsers
+		leeway := time.Duration(0)
+		if parser == a.idp {
+			leeway = jwtLeeway
+		}
+		v := verifiedToken{subject: claims.Subject, expiresAt: claims.ExpiresAt.Add(leeway)}
+		if claims.NotBefore != nil {
+			v.notBefore = claims.NotBefore.Add(-leeway)
+		}
+		a.verified.Add(token, v)
 	}
 	return claims.Subject, nil
 }

@@ -154,3 +154,37 @@ func TestAuthConfig(t *testing.T) {
 		t.Error("a P-384 key was accepted for ES256")
 	}
 }
+
+// TestAuthVerifiedTokenCache: a token answered from the cache of verified
+// tokens is refused the moment a full verification would refuse it — at
+// its exp (plus the identity provider's leeway), and before its nbf — and a
+// token is cached only once it verified.
+func TestAuthVerifiedTokenCache(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.JWTHS256Secret = testIdPSecret })
+	now := e.clock.Now()
+	session, _ := e.session()
+	idp := idpToken(t, jwt.SigningMethodHS256, testIdPSecret, "c-cache", now.Add(time.Minute), nil)
+	later := idpToken(t, jwt.SigningMethodHS256, testIdPSecret, "c-later", now.Add(2*time.Hour), func(c *jwt.RegisteredClaims) {
+		c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour))
+	})
+	for range 2 { // the second round is answered from the cache
+		e.do(http.MethodGet, "/v1/reservations", session, nil).want(t, 200)
+		e.do(http.MethodGet, "/v1/reservations", idp, nil).want(t, 200)
+		e.do(http.MethodGet, "/v1/reservations", later, nil).wantProblem(t, 401, codeUnauthenticated)
+	}
+	if e.srv.auth.verified.Len() != 2 {
+		t.Fatalf("%d tokens cached, want the 2 that verified", e.srv.auth.verified.Len())
+	}
+	// Inside the identity provider's leeway the token is still good.
+	e.clock.Advance(time.Minute + jwtLeeway - time.Second)
+	e.do(http.MethodGet, "/v1/reservations", idp, nil).want(t, 200)
+	e.clock.Advance(time.Second)
+	e.do(http.MethodGet, "/v1/reservations", idp, nil).wantProblem(t, 401, codeUnauthenticated)
+	// nbf (less the leeway) reached: good from then on, cached or not.
+	e.clock.Advance(time.Hour - time.Minute - 2*jwtLeeway)
+	e.do(http.MethodGet, "/v1/reservations", later, nil).want(t, 200)
+	e.do(http.MethodGet, "/v1/reservations", later, nil).want(t, 200)
+	// The session token (24 h, no leeway) expires exactly at its exp.
+	e.clock.Advance(sessionTTL)
+	e.do(http.MethodGet, "/v1/reservations", session, nil).wantProblem(t, 401, codeUnauthenticated)
+}

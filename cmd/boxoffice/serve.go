@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,6 +35,7 @@ type Options struct {
 	AnonymousSessions  bool   `env:"BOXOFFICE_ANONYMOUS_SESSIONS" help:"Allow POST /v1/sessions (always on with --demo)."`
 	RateLimitPerSecond int    `default:"50" env:"BOXOFFICE_RATE_LIMIT_PER_SECOND" help:"Requests per second per customer (or client IP without a token); 0 turns it off."`
 	LogFormat          string `default:"text" enum:"text,json" env:"BOXOFFICE_LOG_FORMAT" help:"Log format: text or json."`
+	DebugAddr          string `env:"BOXOFFICE_DEBUG_ADDR" help:"Serve Go's runtime profiles (net/http/pprof, /debug/pprof/) on this address, for example 127.0.0.1:6060; empty: off. Never expose it publicly."`
 	SnapshotEvery      int    `default:"20000" env:"BOXOFFICE_SNAPSHOT_EVERY" help:"Snapshot an event every this many journal records (bounds recovery time)."`
 
 	PaymentProvider       string        `default:"simulated" enum:"simulated,stripe" env:"BOXOFFICE_PAYMENT_PROVIDER" help:"Payment provider: simulated (built in; Stripe-style test tokens, ledger in DATA/payments) or stripe."`
@@ -70,6 +72,7 @@ type Main struct {
 	log        *slog.Logger
 	web        *web.Server
 	listener   net.Listener
+	debug      *http.Server // --debug-addr; nil when off
 	httpServer *http.Server
 	served     chan error // the result of http.Server.Serve
 	store      *persistence.Store
@@ -171,6 +174,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.httpServer.Serve(m.listener) }()
+	if o.DebugAddr != "" {
+		if err := m.serveDebug(o.DebugAddr); err != nil {
+			return err
+		}
+	}
 
 	if m.store, err = persistence.Open(filepath.Join(o.Data, "journal"), persistence.Options{Logger: m.log}); err != nil {
 		return err
@@ -201,6 +209,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.log.Info("boxoffice is serving", attrs...)
 	m.ready = true
+	return nil
+}
+
+// serveDebug serves net/http/pprof's handlers on their own listener, apart
+// from the public API (so no route, middleware or rate limit of the API
+// applies to them, and they are never reachable through its address).
+func (m *Main) serveDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.debug = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go func() { _ = m.debug.Serve(ln) }()
+	m.log.Info("profiles served", "debugAddr", ln.Addr().String())
 	return nil
 }
 
@@ -293,6 +321,9 @@ func (m *Main) AdminToken() string { return m.adminToken }
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		if m.debug != nil {
+			_ = m.debug.Close()
+		}
 		if m.httpServer != nil {
 			drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			if err := m.httpServer.Shutdown(drainCtx); err != nil {
