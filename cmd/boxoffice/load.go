@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/boxoffice/boxoffice/cmd/boxoffice/loadgen"
@@ -51,6 +53,9 @@ type loadCmd struct {
 	JSON     string `name:"json" placeholder:"FILE" help:"Write the report as JSON to FILE ('-': to stdout, instead of the text report)."`
 	Report   string `placeholder:"report.html" help:"Write a self-contained HTML report with charts over time."`
 	Progress string `default:"auto" enum:"auto,bars,lines,off" help:"Live progress on stderr: bars (terminal), lines (one every 5 s), auto (bars on a terminal, else lines) or off."`
+
+	Procs      int    `default:"0" help:"Processors the generator itself may use (GOMAXPROCS; 0: all). On a machine shared with the server, 1 can cost less CPU per request (fewer thread wake-ups) but caps the generator at one core."`
+	CPUProfile string `name:"cpu-profile" type:"path" placeholder:"FILE" help:"Write a CPU profile of the generator itself (setup, sale and audit) to FILE, for go tool pprof."`
 }
 
 // Run plays the sale, prints the report and fails when the audit does.
@@ -64,6 +69,26 @@ func (c *loadCmd) Run(ctx context.Context, out io.Writer) error {
 	// The generator allocates per request and keeps little: collecting
 	// less often leaves more of a shared machine to the server under test.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	if c.Procs < 0 {
+		return errors.New("--procs must be 0 or more")
+	}
+	if c.Procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(c.Procs))
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // endpoint is one kind of request a buyer makes; latency is kept per
@@ -48,75 +48,45 @@ const (
 const responseBytesMax = 64 << 20
 
 // apiClient speaks the HTTP API of API.md over one bounded connection
-// pool.
+// pool (conn.go).
 type apiClient struct {
-	base    string // without a trailing slash
-	http    *http.Client
-	timeout time.Duration
+	base     string // without a trailing slash
+	host     string // Host header
+	basePath string // path of the target, without a trailing slash
+	pool     *connPool
+	timeout  time.Duration
 }
 
 func newAPIClient(target string, connections int, timeout time.Duration) *apiClient {
-	tr := &http.Transport{
-		Proxy:               nil, // a rehearsal talks to the server directly
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        connections,
-		MaxIdleConnsPerHost: connections,
-		MaxConnsPerHost:     connections,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+	c := &apiClient{base: strings.TrimRight(target, "/"), timeout: timeout}
+	u, err := url.Parse(c.base)
+	if err != nil || u.Host == "" {
+		u = &url.URL{Scheme: "http", Host: "invalid.invalid"} // Validate refuses such a target before
 	}
-	return &apiClient{base: strings.TrimRight(target, "/"), http: &http.Client{Transport: tr}, timeout: timeout}
+	c.host, c.basePath = u.Host, strings.TrimRight(u.EscapedPath(), "/")
+	c.pool = newConnPool(u, connections)
+	return c
 }
 
-func (c *apiClient) close() { c.http.CloseIdleConnections() }
+func (c *apiClient) close() { c.pool.close() }
 
 // answer is what one request brought back.
 type answer struct {
 	status     int
 	code       string        // problem code (or codeTransport, codeNoCode+status)
 	retryAfter time.Duration // from Retry-After
-	body       []byte        // valid until the worker's next request
+	body       []byte        // valid until the exchange's next request
 }
 
-// do sends one request and reads the answer into buf. A transport error is
-// an answer with code transport_error, not an error: it is part of the
-// measurement.
+// do sends one request, outside the sale's hot path, and copies the
+// answer's body into buf. A transport error is an answer with code
+// transport_error, not an error: it is part of the measurement.
 func (c *apiClient) do(ctx context.Context, method, path, token string, body []byte, hdr [][2]string, buf *bytes.Buffer) answer {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return answer{code: codeTransport}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for _, h := range hdr {
-		req.Header.Set(h[0], h[1])
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return answer{code: codeTransport}
-	}
-	defer res.Body.Close()
+	x := c.newExchange(false)
+	a := x.do(ctx, method, path, token, body, hdr)
 	buf.Reset()
-	if _, err := buf.ReadFrom(io.LimitReader(res.Body, responseBytesMax)); err != nil {
-		return answer{code: codeTransport}
-	}
-	a := answer{status: res.StatusCode, body: buf.Bytes()}
-	if res.StatusCode >= 400 {
-		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s >= 0 {
-			a.retryAfter = time.Duration(s) * time.Second
-		}
-	}
+	buf.Write(a.body)
+	a.body = buf.Bytes()
 	return a
 }
 
@@ -263,6 +233,153 @@ type buyerAnswer struct {
 	WaitingRoom *struct {
 		Enabled bool `json:"enabled"`
 	} `json:"waitingRoom"`
+}
+
+// decode fills d from a buyer answer's body, reading only the fields
+// above (no reflection: this runs for every answer of the sale). A body
+// that is not a JSON object, or a field of another type, leaves the zero
+// value. p is the caller's; d's strings do not alias body.
+func (d *buyerAnswer) decode(p *fastjson.Parser, body []byte) {
+	*d = buyerAnswer{}
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return
+	}
+	o, err := v.Object()
+	if err != nil {
+		return
+	}
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		switch string(key) {
+		case "code":
+			d.Code = internString(v)
+		case "token":
+			d.Token = jsonString(v)
+		case "id":
+			d.ID = jsonString(v)
+		case "status":
+			d.Status = internString(v)
+		case "seats":
+			d.Seats = nil
+			if vs, err := v.Array(); err == nil {
+				d.Seats = make([]string, 0, len(vs))
+				for _, s := range vs {
+					if b, err := s.StringBytes(); err == nil {
+						d.Seats = append(d.Seats, string(b))
+					}
+				}
+			}
+		case "bookingId":
+			d.BookingID = jsonString(v)
+		case "ticket":
+			d.Ticket = jsonString(v)
+		case "position":
+			d.Position = nil
+			if n, err := v.Int(); err == nil {
+				d.Position = &n
+			}
+		case "pollAfterSeconds":
+			d.PollAfterSeconds, _ = v.Float64()
+		case "admissionToken":
+			d.AdmissionToken = jsonString(v)
+		case "reason":
+			d.Reason = jsonString(v)
+		case "counts":
+			d.Counts = nil
+			if v.Type() == fastjson.TypeObject {
+				d.Counts = &struct {
+					Available int `json:"available"`
+					Reserved  int `json:"reserved"`
+				}{}
+				d.Counts.Available, _ = v.Get("available").Int()
+				d.Counts.Reserved, _ = v.Get("reserved").Int()
+			}
+		case "waitingRoom":
+			d.WaitingRoom = nil
+			if v.Type() == fastjson.TypeObject {
+				d.WaitingRoom = &struct {
+					Enabled bool `json:"enabled"`
+				}{}
+				d.WaitingRoom.Enabled, _ = v.Get("enabled").Bool()
+			}
+		}
+	})
+}
+
+// jsonString is v's string, or "" when v is not a string.
+func jsonString(v *fastjson.Value) string {
+	b, err := v.StringBytes()
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// internString is jsonString, without an allocation for a frequent code
+// or status.
+func internString(v *fastjson.Value) string {
+	b, err := v.StringBytes()
+	if err != nil {
+		return ""
+	}
+	if c, ok := knownCodes[string(b)]; ok {
+		return c
+	}
+	return string(b)
+}
+
+var knownCodes = func() map[string]string {
+	m := map[string]string{}
+	for _, c := range []string{
+		"seat_unavailable", "no_adjacent_seats", "orphan_seat", "limit_exceeded", "admission_required",
+		"sales_not_open", "sales_closed", "event_cancelled", "event_not_found", "reservation_expired",
+		"reservation_released", "payment_declined", "payment_in_progress", "ticket_not_found",
+		"not_found", "method_not_allowed", "held", "booked", "paying", "released", "cancelled",
+		"admitted", "pre_queue", "waiting", "sold_out", "expired", "left",
+	} {
+		m[c] = c
+	}
+	return m
+}()
+
+// appendHoldRequest appends the JSON of req to dst (as json.Marshal
+// would write it, without reflection: one hold is made per decision).
+func appendHoldRequest(dst []byte, req *holdRequest) []byte {
+	dst = append(dst, `{"eventId":`...)
+	dst = appendJSONString(dst, req.EventID)
+	if len(req.SeatIDs) > 0 {
+		dst = append(dst, `,"seatIds":[`...)
+		for i, id := range req.SeatIDs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, id)
+		}
+		dst = append(dst, ']')
+	}
+	if b := req.BestAvailable; b != nil {
+		dst = append(dst, `,"bestAvailable":{"quantity":`...)
+		dst = strconv.AppendInt(dst, int64(b.Quantity), 10)
+		if b.Category != "" {
+			dst = append(dst, `,"category":`...)
+			dst = appendJSONString(dst, b.Category)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal would.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string: cannot fail
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // createEvent creates spec's event (POST /v1/admin/events) and returns its

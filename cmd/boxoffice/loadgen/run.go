@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // Timing of the run loop.
@@ -58,6 +60,7 @@ type run struct {
 	seats   *seatMap
 	rng     *rand.Rand
 	prefCDF []float64 // cumulative Zipf weights over category ranks
+	payBody []byte    // of every payment
 
 	t0          time.Time
 	queue       buyerHeap
@@ -273,21 +276,21 @@ func (r *run) makeCustomers(ctx context.Context) error {
 	return firstErr
 }
 
-// worker sends the requests of the buyers handed to it, one at a time.
+// worker sends the requests of the buyers handed to it, one at a time,
+// on a connection of its own (kept while it works).
 func (r *run) worker(ctx context.Context) {
-	var buf bytes.Buffer
+	x := r.api.newExchange(true)
+	defer x.release()
+	var p fastjson.Parser
 	for b := range r.work {
 		token := b.token
 		if b.step == stepSession {
 			token = ""
 		}
 		b.sent = time.Now()
-		a := r.api.do(ctx, b.method, b.path, token, b.body, b.hdr, &buf)
+		a := x.do(ctx, b.method, b.path, token, b.body, b.hdr)
 		b.end = time.Now()
-		b.dec = buyerAnswer{}
-		if len(a.body) > 0 {
-			_ = json.Unmarshal(a.body, &b.dec) // a body that is not JSON leaves the zero answer
-		}
+		b.dec.decode(&p, a.body) // a body that is not JSON leaves the zero answer
 		a.setCode(b.dec.Code)
 		a.body = nil
 		b.ans = a
@@ -314,6 +317,7 @@ func (r *run) loop(ctx context.Context) {
 	}
 	ctxDone := ctx.Done()
 	frames := (<-chan *liveFrame)(r.frames)
+	var timerAt time.Time // when timer fires (zero: stopped or fired)
 	for {
 		now := time.Now()
 		r.dispatch(now)
@@ -321,18 +325,34 @@ func (r *run) loop(ctx context.Context) {
 			return
 		}
 		// Wake for the next due step, unless the workers are all busy:
-		// then an answer coming back is what frees a slot.
-		var wake time.Duration = time.Hour
-		if len(r.work) < cap(r.work) {
-			if due, ok := r.nextDue(); ok {
-				wake = max(due.Sub(time.Now()), timerFloor)
+		// then an answer coming back is what frees a slot. The timer is
+		// left alone when it already fires then (most turns of a busy
+		// loop are answers coming back).
+		if due, ok := r.nextDue(); ok && len(r.work) < cap(r.work) {
+			if at := maxTime(due, now.Add(timerFloor)); !at.Equal(timerAt) {
+				timer.Reset(at.Sub(now))
+				timerAt = at
 			}
+		} else if !timerAt.IsZero() {
+			timer.Stop()
+			timerAt = time.Time{}
 		}
-		timer.Reset(wake)
 		select {
 		case b := <-r.done:
 			r.inFlight--
 			r.answered(b)
+			// Take the other answers already back before dispatching
+			// again: one turn of the loop for many answers.
+			for range answersPerTurn {
+				select {
+				case b := <-r.done:
+					r.inFlight--
+					r.answered(b)
+					continue
+				default:
+				}
+				break
+			}
 		case f, ok := <-frames:
 			if !ok {
 				frames = nil // the observer stopped
@@ -341,6 +361,7 @@ func (r *run) loop(ctx context.Context) {
 			}
 			r.applyFrame(f, time.Now())
 		case <-timer.C:
+			timerAt = time.Time{}
 		case t := <-sample.C:
 			r.sample(t)
 		case <-refresh.C:
@@ -353,6 +374,17 @@ func (r *run) loop(ctx context.Context) {
 			r.interrupt(fmt.Sprintf("--max-duration %s reached: arrivals stopped, requests in flight finished", r.cfg.MaxDuration))
 		}
 	}
+}
+
+// answersPerTurn bounds the answers the loop takes in one turn before it
+// dispatches again.
+const answersPerTurn = 64
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (r *run) finished() bool {
@@ -581,7 +613,10 @@ func (r *run) prepare(b *buyer) {
 		}
 	case stepPay:
 		b.method, b.path = http.MethodPost, "/v1/reservations/"+url.PathEscape(b.resID)+"/pay"
-		b.body, _ = json.Marshal(map[string]string{"paymentToken": r.cfg.PaymentToken})
+		if r.payBody == nil {
+			r.payBody, _ = json.Marshal(map[string]string{"paymentToken": r.cfg.PaymentToken})
+		}
+		b.body = r.payBody // only read
 		b.hdr = [][2]string{{"Idempotency-Key", "load-pay-" + b.resID}}
 	case stepPayPoll:
 		b.method, b.path = http.MethodGet, "/v1/reservations/"+url.PathEscape(b.resID)
@@ -612,8 +647,7 @@ func (r *run) holdBody(b *buyer) []byte {
 	if req.SeatIDs == nil {
 		req.BestAvailable = &bestAvailable{Quantity: qty, Category: cat}
 	}
-	body, _ := json.Marshal(req) // strings and ints: cannot fail
-	return body
+	return appendHoldRequest(make([]byte, 0, 128), &req)
 }
 
 // answered records b's answer and moves b on.
