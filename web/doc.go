@@ -52,9 +52,12 @@
 //     overloaded), a page of another origin (403; no Origin is fine).
 //     since=N that the event's ring still retains (its last 4,096 batches,
 //     at most 65,536 seat changes, emptied by a Reset) gets only the deltas
-//     after N; any other N a snapshot first. An event sends at most one
-//     frame per 100 ms, encoded once (websocket.PreparedMessage) for every
-//     subscriber at the same (from, version); a subscriber that fell behind
+//     after N; any other N a snapshot first. Each subscriber gets at most
+//     one frame per 100 ms: an event's subscribers are split into 16 groups
+//     that take turns within a frame interval of 100–300 ms, adapted to how
+//     long the fan-out takes (D18); a frame is encoded once
+//     (websocket.PreparedMessage) for every subscriber at the same (from,
+//     version); a subscriber that fell behind
 //     gets all changes since its version in one delta. Hub.Apply never
 //     waits for a subscriber: it signals the event's pump goroutine, and
 //     each connection's writer goroutine pulls what it needs. Close codes:

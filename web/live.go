@@ -37,12 +37,13 @@ import (
 //     signals the event's pump on a channel of one slot without waiting.
 //     Nothing a subscriber does can make Apply wait: subscribers never take
 //     the seat map's lock for more than a copy.
-//  2. One pump goroutine per event with subscribers publishes frames, at most
-//     one per frameInterval (100 ms): a frame is the pair (version before,
+//  2. One pump goroutine per event with subscribers publishes frames to the
+//     event's groups of subscribers in turn, each group at most once per
+//     frameInterval (100 ms), at an interval that grows with the measured
+//     fan-out (see pump): a frame is the pair (the group's version before,
 //     version now) with the delta between them encoded once as a
-//     websocket.PreparedMessage. A new frame closes the previous one's done
-//     channel, which wakes every subscriber at once (a broadcast that costs
-//     the pump the same for one subscriber or fifty thousand).
+//     websocket.PreparedMessage. A new frame closes the group's previous
+//     one's done channel, which wakes the group's subscribers at once.
 //  3. Each subscriber has one writer goroutine that pulls: woken by a frame,
 //     it sends the delta from the version it has sent last to the frame's
 //     version. A subscriber in step with the frames gets the frame's shared
@@ -67,7 +68,10 @@ import (
 type liveConfig struct {
 	ringBatchesMax  int           // batches an event's ring of deltas keeps
 	ringChangesMax  int           // seat changes it keeps, over all its batches
-	frameInterval   time.Duration // at least this long between an event's frames
+	frameInterval   time.Duration // at least this long between two frames to one subscriber
+	frameMax        time.Duration // the adaptive frame interval grows up to this under load
+	frameGroups     int           // an event's subscribers take turns in this many groups
+	fanoutShare     float64       // the share of a frame interval the fan-out of all groups may take
 	writeTimeout    time.Duration // one frame, ping or close frame must be written within this
 	pingInterval    time.Duration // the writer pings this often
 	pongWait        time.Duration // read deadline, extended by each pong or client message
@@ -85,6 +89,9 @@ func defaultLiveConfig() liveConfig {
 		// changes per second still a window of 6.5 s.
 		ringChangesMax: 65_536,
 		frameInterval:  100 * time.Millisecond,
+		frameMax:       300 * time.Millisecond,
+		frameGroups:    16,
+		fanoutShare:    0.9,
 		writeTimeout:   10 * time.Second,
 		pingInterval:   30 * time.Second,
 		pongWait:       60 * time.Second,
@@ -137,21 +144,48 @@ type eventFeed struct {
 	stop        chan struct{}            // closed when the last subscriber leaves
 	subscribers int                      // guarded by Hub.mu, like subs
 	subs        map[*subscriber]struct{} // those past the upgrade
-	latest      atomic.Pointer[liveFrame]
+	groups      []*feedGroup             // subscribers take turns by group
+	interval    atomic.Int64             // the pump's current frame interval (ns)
 
 	cacheMu sync.Mutex
 	cache   map[deltaKey]*deltaEntry
 }
 
-// liveFrame is one step of an event's feed. Frames are immutable; done is
-// closed when the next one is published.
+// feedGroup is one of an event's groups of subscribers: the pump publishes
+// to the groups in turn, so that their writes are spread over the frame
+// interval instead of all falling in one burst.
+type feedGroup struct {
+	members int // guarded by Hub.mu
+	size    atomic.Int32
+	latest  atomic.Pointer[liveFrame]
+}
+
+// liveFrame is one step of a group's feed. Frames are immutable but for
+// the fan-out measurement; done is closed when the group's next one is
+// published.
 type liveFrame struct {
 	m           *seatMap // a Reset brings a new map: its subscribers start over
-	from        uint64   // the previous frame's version (of the same map)
+	from        uint64   // the group's previous frame's version (of the same map)
 	version     uint64
 	msg         *websocket.PreparedMessage // the delta (from, version); nil: none
 	unavailable bool
 	done        chan struct{}
+
+	// The fan-out measurement: target of the group's writers done with this
+	// frame (all but the slowest few, so that one stalled client does not
+	// count as load), written so far, and when target was reached (ns after
+	// at; 0: not yet).
+	at      time.Time
+	target  int32
+	written atomic.Int32
+	took    atomic.Int64
+}
+
+// finished records that one subscriber has written (or did not need) fr.
+func (fr *liveFrame) finished() {
+	if fr.target > 0 && fr.written.Add(1) == fr.target {
+		fr.took.Store(max(int64(time.Since(fr.at)), 1))
+	}
 }
 
 type deltaKey struct {
@@ -428,18 +462,18 @@ func (h *Hub) wakeLiveLocked(eventID string) {
 
 // join registers a subscriber of eventID, starting the event's pump for the
 // first one, and reserves the subscriber's two goroutines in the wait group.
-func (h *Hub) join(eventID string) (*eventFeed, error) {
+func (h *Hub) join(eventID string) (*eventFeed, int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.live.closed {
-		return nil, errorf(codeNotReady, "the server is shutting down")
+		return nil, 0, errorf(codeNotReady, "the server is shutting down")
 	}
 	if h.live.subscribers >= h.cfg.subscribersMax {
-		return nil, errorf(actors.CodeOverloaded, "the server has %d live subscribers, its limit; retry later", h.live.subscribers)
+		return nil, 0, errorf(actors.CodeOverloaded, "the server has %d live subscribers, its limit; retry later", h.live.subscribers)
 	}
 	m := h.events[eventID]
 	if m == nil {
-		return nil, errorf(engine.CodeEventNotFound, "event %q not found", eventID)
+		return nil, 0, errorf(engine.CodeEventNotFound, "event %q not found", eventID)
 	}
 	f := h.live.feeds[eventID]
 	if f == nil {
@@ -447,21 +481,34 @@ func (h *Hub) join(eventID string) (*eventFeed, error) {
 		version, unavailable := m.version, m.unavailable != nil || m.plan == nil
 		m.mu.RUnlock()
 		f = &eventFeed{
-			id:    eventID,
-			wake:  make(chan struct{}, 1),
-			stop:  make(chan struct{}),
-			subs:  make(map[*subscriber]struct{}),
-			cache: make(map[deltaKey]*deltaEntry),
+			id:     eventID,
+			wake:   make(chan struct{}, 1),
+			stop:   make(chan struct{}),
+			subs:   make(map[*subscriber]struct{}),
+			groups: make([]*feedGroup, max(h.cfg.frameGroups, 1)),
+			cache:  make(map[deltaKey]*deltaEntry),
 		}
-		f.latest.Store(&liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})})
+		for i := range f.groups {
+			f.groups[i] = &feedGroup{}
+			f.groups[i].latest.Store(&liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})})
+		}
+		f.interval.Store(int64(h.cfg.frameInterval))
 		h.live.feeds[eventID] = f
 		h.live.wg.Add(1)
 		go h.pump(f)
 	}
+	g := 0 // the smallest group
+	for i, grp := range f.groups {
+		if grp.members < f.groups[g].members {
+			g = i
+		}
+	}
+	f.groups[g].members++
+	f.groups[g].size.Store(int32(f.groups[g].members))
 	f.subscribers++
 	h.live.subscribers++
 	h.live.wg.Add(2)
-	return f, nil
+	return f, g, nil
 }
 
 // track records a subscriber past its upgrade, so that closeLive can cut
@@ -472,11 +519,13 @@ func (h *Hub) track(sub *subscriber) {
 	sub.feed.subs[sub] = struct{}{}
 }
 
-// leave unregisters a subscriber (nil: one whose upgrade failed); the last
-// one stops the event's pump.
-func (h *Hub) leave(f *eventFeed, sub *subscriber) {
+// leave unregisters a subscriber of group g (sub nil: one whose upgrade
+// failed); the last one stops the event's pump.
+func (h *Hub) leave(f *eventFeed, g int, sub *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	f.groups[g].members--
+	f.groups[g].size.Store(int32(f.groups[g].members))
 	delete(f.subs, sub)
 	f.subscribers--
 	h.live.subscribers--
@@ -512,25 +561,53 @@ func (h *Hub) closeLive() {
 	h.live.wg.Wait()
 }
 
-// pump publishes the event's frames: woken by a change, it waits until
-// frameInterval has passed since its last frame (so a change after a quiet
-// spell goes out at once, and a busy event gets 10 frames a second), then
-// publishes one frame with everything applied by then.
+// pump publishes the event's frames, to one group of subscribers at a time:
+// while the map is ahead of some group's last frame, the groups take turns,
+// one every interval/groups, and each group at most once per frameInterval
+// (so a change after a quiet spell goes out at once to the group whose turn
+// it is, and to every group within one interval). Each frame carries
+// everything applied by then, so a subscriber in step gets one frame per
+// interval.
+//
+// The interval adapts to the fan-out: the pump measures how long each
+// group's frame takes to be written to (nearly) all its subscribers, and
+// keeps the groups' fan-outs within fanoutShare of the interval, between
+// frameInterval and frameMax. A busy machine thus sends fewer, larger frames
+// instead of falling behind, and because the groups' writes are spread over
+// the interval a change waits about one interval plus one group's fan-out,
+// not the fan-out of every subscriber.
 func (h *Hub) pump(f *eventFeed) {
 	defer h.live.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var last time.Time
+	k := len(f.groups)
+	interval := h.cfg.frameInterval
+	var fanout float64 // a group's fan-out time (ns), moving average
+	lastSent := make([]time.Time, k)
+	var lastSlot time.Time
+	next := 0 // the group whose turn it is
 	for {
-		select {
-		case <-f.wake:
-		case <-f.stop:
-			return
-		case <-h.live.closing:
-			return
+		if !h.behind(f) {
+			select {
+			case <-f.wake:
+				continue
+			case <-f.stop:
+				return
+			case <-h.live.closing:
+				return
+			}
 		}
-		if wait := h.cfg.frameInterval - time.Since(last); wait > 0 {
+		g := next
+		next = (next + 1) % k
+		if !h.groupBehind(f, g) {
+			continue
+		}
+		at := lastSlot.Add(interval / time.Duration(k))
+		if t := lastSent[g].Add(h.cfg.frameInterval); t.After(at) {
+			at = t
+		}
+		if wait := time.Until(at); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
@@ -540,40 +617,105 @@ func (h *Hub) pump(f *eventFeed) {
 				return
 			}
 		}
-		last = time.Now()
-		h.publish(f)
+		now := time.Now()
+		prev := h.publish(f, g, now)
+		if prev == nil {
+			continue // nothing for this group: the next one's turn
+		}
+		lastSent[g], lastSlot = now, now
+		if prev.target > 0 { // a measured frame: how long its fan-out took
+			took := float64(prev.took.Load())
+			if took == 0 { // not done yet: at least this long
+				took = float64(now.Sub(prev.at))
+			}
+			// One slow frame (a burst of joins, a pause) may at most
+			// double the estimate.
+			took = min(took, 2*float64(interval)/float64(k))
+			if fanout == 0 {
+				fanout = took
+			} else {
+				fanout += (took - fanout) / float64(2*k) // about two intervals' memory
+			}
+			want := time.Duration(fanout * float64(k) / h.cfg.fanoutShare)
+			interval = min(max(want, h.cfg.frameInterval), max(h.cfg.frameMax, h.cfg.frameInterval))
+			f.interval.Store(int64(interval))
+		}
 	}
 }
 
-// publish makes the event's current state the latest frame, if it moved.
-func (h *Hub) publish(f *eventFeed) {
-	prev := f.latest.Load()
+// behind reports whether some group with subscribers has not had a frame
+// of the event's current state.
+func (h *Hub) behind(f *eventFeed) bool {
+	for g := range f.groups {
+		if h.groupBehind(f, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// groupBehind reports whether group g has subscribers and has not had a
+// frame of the event's current state.
+func (h *Hub) groupBehind(f *eventFeed, g int) bool {
+	grp := f.groups[g]
+	if grp.size.Load() == 0 {
+		return false
+	}
 	m := h.lookup(f.id)
 	if m == nil {
-		return // events are never removed; join found this one
+		return false
+	}
+	m.mu.RLock()
+	version, unavailable := m.version, m.unavailable != nil || m.plan == nil
+	m.mu.RUnlock()
+	fr := grp.latest.Load()
+	return fr.m != m || fr.version != version || fr.unavailable != unavailable
+}
+
+// publish makes the event's current state group g's latest frame, if the
+// group has subscribers and the state moved since its last frame, and
+// returns the frame it replaced (nil: nothing published).
+func (h *Hub) publish(f *eventFeed, g int, now time.Time) *liveFrame {
+	grp := f.groups[g]
+	size := grp.size.Load()
+	if size == 0 {
+		return nil
+	}
+	prev := grp.latest.Load()
+	m := h.lookup(f.id)
+	if m == nil {
+		return nil // events are never removed; join found this one
 	}
 	m.mu.RLock()
 	version, unavailable := m.version, m.unavailable != nil || m.plan == nil
 	m.mu.RUnlock()
 	if m == prev.m && version == prev.version && unavailable == prev.unavailable {
-		return
+		return nil
 	}
-	next := &liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})}
+	next := &liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{}),
+		at: now, target: size - max(1, size/32)}
 	if m == prev.m && !unavailable && version > prev.version {
 		next.from = prev.version
 		next.msg = h.liveDelta(f, m, prev.version, version) // nil if the ring overran within one frame
 	}
-	// Deltas ending before the previous frame serve nobody any more: every
-	// subscriber now asks for one ending at this frame.
+	// Deltas ending before every group's previous frame serve nobody any
+	// more: every subscriber now asks for one ending at a group's frame.
+	oldest := prev.version
+	for _, other := range f.groups {
+		if fr := other.latest.Load(); fr.m == m {
+			oldest = min(oldest, fr.version)
+		}
+	}
 	f.cacheMu.Lock()
 	for k := range f.cache {
-		if k.m != m || k.to < prev.version {
+		if k.m != m || k.to < oldest {
 			delete(f.cache, k)
 		}
 	}
 	f.cacheMu.Unlock()
-	f.latest.Store(next)
+	grp.latest.Store(next)
 	close(prev.done)
+	return prev
 }
 
 // Close ends the live feed: every WebSocket subscriber is sent close code
@@ -611,7 +753,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	f, err := s.hub.join(eventID)
+	f, g, err := s.hub.join(eventID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -627,7 +769,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		s.hub.live.wg.Add(-2) // the subscriber's goroutines never start
-		s.hub.leave(f, nil)
+		s.hub.leave(f, g, nil)
 		return
 	}
 	if n := s.hub.cfg.sendBufferBytes; n > 0 {
@@ -635,7 +777,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			_ = tc.SetWriteBuffer(n)
 		}
 	}
-	sub := &subscriber{h: s.hub, feed: f, conn: conn, gone: make(chan struct{})}
+	sub := &subscriber{h: s.hub, feed: f, group: g, conn: conn, gone: make(chan struct{})}
 	s.hub.track(sub)
 	go sub.read()
 	go sub.write(since, hasSince)
@@ -693,10 +835,11 @@ func upgradeError(status int, reason error) error {
 
 // subscriber is one WebSocket connection of the live feed.
 type subscriber struct {
-	h    *Hub
-	feed *eventFeed
-	conn *websocket.Conn
-	gone chan struct{} // closed by the reader when the client's side has ended
+	h     *Hub
+	feed  *eventFeed
+	group int // the index of its group in feed.groups
+	conn  *websocket.Conn
+	gone  chan struct{} // closed by the reader when the client's side has ended
 
 	// The writer's own state.
 	m       *seatMap // the map whose versions the client has
@@ -732,7 +875,7 @@ type ending struct {
 // follows the event's frames until the connection or the server ends.
 func (s *subscriber) write(since uint64, hasSince bool) {
 	defer s.h.live.wg.Done()
-	defer s.h.leave(s.feed, s)
+	defer s.h.leave(s.feed, s.group, s)
 	if end := s.serve(since, hasSince); end.code != 0 {
 		s.closeWith(end)
 	}
@@ -759,7 +902,8 @@ func (s *subscriber) closeWith(end ending) {
 func (s *subscriber) serve(since uint64, hasSince bool) ending {
 	ping := time.NewTicker(s.h.cfg.pingInterval)
 	defer ping.Stop()
-	fr := s.feed.latest.Load()
+	grp := s.feed.groups[s.group]
+	fr := grp.latest.Load()
 	s.m = fr.m
 	if fr.unavailable {
 		return ending{websocket.CloseInternalServerErr, string(actors.CodeEventUnavailable)}
@@ -773,9 +917,10 @@ func (s *subscriber) serve(since uint64, hasSince bool) ending {
 		if end := s.catchUp(fr); end != nil {
 			return *end
 		}
+		fr.finished()
 		select {
 		case <-fr.done:
-			fr = s.feed.latest.Load()
+			fr = grp.latest.Load()
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
 				return ending{}

@@ -55,7 +55,10 @@ import (
 // ended; 20 of them take a snapshot, decode every frame in full and compare
 // their final state with GET seats. BOXOFFICE_FANOUT_SUBSCRIBERS,
 // BOXOFFICE_FANOUT_RATES (comma-separated) and BOXOFFICE_FANOUT_SECONDS
-// change the defaults.
+// change the defaults; BOXOFFICE_FANOUT_FRAME_MS and
+// BOXOFFICE_FANOUT_FRAMEMAX_MS set the feed's frame interval bounds (equal:
+// a fixed interval), BOXOFFICE_FANOUT_GROUPS its number of groups (1, 100
+// and 100: the feed as it was before the groups and the adaptive interval).
 func BenchmarkLiveFanout(b *testing.B) {
 	subscribers := envInt(b, "BOXOFFICE_FANOUT_SUBSCRIBERS", 5000)
 	seconds := envInt(b, "BOXOFFICE_FANOUT_SECONDS", 10)
@@ -151,6 +154,17 @@ func runFanout(b *testing.B, subscribers, rate int, run time.Duration) {
 	clock := &commitClock{at: make([]atomic.Int64, versionsMax), changes: make([]atomic.Int32, versionsMax)}
 	e := newEnvWith(b, func(c *actors.Config) {
 		clock.Hub = c.Feed.(*Hub)
+		if ms := os.Getenv("BOXOFFICE_FANOUT_FRAME_MS"); ms != "" {
+			n, _ := strconv.Atoi(ms)
+			clock.Hub.cfg.frameInterval = time.Duration(n) * time.Millisecond
+		}
+		if n := os.Getenv("BOXOFFICE_FANOUT_GROUPS"); n != "" {
+			clock.Hub.cfg.frameGroups, _ = strconv.Atoi(n)
+		}
+		if ms := os.Getenv("BOXOFFICE_FANOUT_FRAMEMAX_MS"); ms != "" {
+			n, _ := strconv.Atoi(ms)
+			clock.Hub.cfg.frameMax = time.Duration(n) * time.Millisecond
+		}
 		c.Feed = clock
 	})
 	b.Cleanup(e.srv.Close)
@@ -216,9 +230,44 @@ func runFanout(b *testing.B, subscribers, rate int, run time.Duration) {
 	// the cancel of the worker's hold.
 	cpu0 := processCPU()
 	busy0, total0 := machineBusy()
+	io0, cio0 := procIO("self"), procIO(strconv.Itoa(child.Process.Pid))
+	st0 := statFields()
+	stopSampling := make(chan struct{})
+	var trace []string
+	var traceWG sync.WaitGroup
+	traceWG.Go(func() { // the pump's adaptive interval, every 500 ms
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+			}
+			e.srv.hub.mu.RLock()
+			if f := e.srv.hub.live.feeds["stadium"]; f != nil {
+				trace = append(trace, time.Duration(f.interval.Load()).Round(time.Millisecond).String())
+			}
+			e.srv.hub.mu.RUnlock()
+		}
+	})
 	ops, misses := fanoutLoad(e, parsed, rate, run)
+	close(stopSampling)
+	traceWG.Wait()
+	b.Logf("frame interval every 500 ms of the load: %v", trace)
+	var interval time.Duration
+	e.srv.hub.mu.RLock()
+	if f := e.srv.hub.live.feeds["stadium"]; f != nil {
+		interval = time.Duration(f.interval.Load())
+	}
+	e.srv.hub.mu.RUnlock()
+	b.Logf("frame interval at the end of the load: %v", interval)
 	serverCPU := (processCPU() - cpu0).Seconds() / run.Seconds()
 	busy1, total1 := machineBusy()
+	io1, cio1 := procIO("self"), procIO(strconv.Itoa(child.Process.Pid))
+	st1 := statFields()
+	b.Logf("machine during the load, cores: user %.2f sys %.2f idle %.2f irq %.2f softirq %.2f steal %.2f", (st1[0]-st0[0])/run.Seconds()/100, (st1[2]-st0[2])/run.Seconds()/100, (st1[3]-st0[3])/run.Seconds()/100, (st1[5]-st0[5])/run.Seconds()/100, (st1[6]-st0[6])/run.Seconds()/100, (st1[7]-st0[7])/run.Seconds()/100)
+	b.Logf("syscalls during the load: server writes %d reads %d; client writes %d reads %d", io1[1]-io0[1], io1[0]-io0[0], cio1[1]-cio0[1], cio1[0]-cio0[0])
 	machineCores := float64(runtime.NumCPU()) * float64(busy1-busy0) / float64(max(total1-total0, 1))
 	final := e.hubVersion("stadium")
 	if _, err := fmt.Fprintf(stdin, "stop %d\n", final); err != nil {
@@ -267,6 +316,26 @@ func runFanout(b *testing.B, subscribers, rate int, run time.Duration) {
 				first = false
 			}
 		}
+	}
+	{ // per second of the load (by receipt): the oldest change of each frame
+		var secs [30]latencyHistogram
+		t0 := clock.at[start+1].Load()
+		for rec := samples; len(rec) >= 24; rec = rec[24:] {
+			from := binary.LittleEndian.Uint64(rec)
+			recv := int64(binary.LittleEndian.Uint64(rec[16:]))
+			i := int((recv - t0) / 1e9)
+			if i < 0 || i >= 30 || from+1 >= versionsMax || clock.at[from+1].Load() == 0 {
+				continue
+			}
+			secs[i].add(time.Duration(recv-clock.at[from+1].Load()), 1)
+		}
+		var out []string
+		for i := range secs {
+			if secs[i].total > 0 {
+				out = append(out, fmt.Sprintf("%d:%v/%v", i, secs[i].quantile(.5), secs[i].quantile(.99)))
+			}
+		}
+		b.Logf("per second, oldest change per frame p50/p99: %v", out)
 	}
 	perSub := float64(after.heap+after.stack-before.heap-before.stack) / float64(subscribers) / 1024
 	heapPerSub := float64(after.heap-before.heap) / float64(subscribers) / 1024
@@ -471,15 +540,19 @@ func TestLiveFanoutClients(t *testing.T) {
 		}
 	}
 	want := fanoutSeatMap(seatsURL, final)
-	for _, s := range subs[:min(verifiers, n)] {
-		if !s.ended.Load() && s.version.Load() == final && !maps.Equal(s.seats, want) {
-			res.Mismatched++
-		}
+	reached := make([]bool, n)
+	for i, s := range subs {
+		reached[i] = !s.ended.Load() && s.version.Load() == final
 	}
 	for _, s := range subs {
 		_ = s.conn.Close()
 	}
 	readers.Wait()
+	for i, s := range subs[:min(verifiers, n)] {
+		if reached[i] && (!s.decode() || !maps.Equal(s.seats, want)) {
+			res.Mismatched++
+		}
+	}
 	var samples bytes.Buffer
 	for _, s := range subs {
 		res.Frames += len(s.samples)
@@ -523,6 +596,7 @@ type fanoutSubscriber struct {
 	ended   atomic.Bool
 	// Owned by read until it returns.
 	seats     map[string]string
+	deltas    [][]byte // a verifier's delta frames, decoded after the run
 	samples   []fanoutSample
 	gaps      int
 	closeCode int
@@ -581,16 +655,28 @@ func (s *fanoutSubscriber) read() {
 			return
 		}
 		if s.verify {
-			var m liveMsg
-			if json.Unmarshal(data, &m) != nil {
-				s.gaps++
-				return
-			}
-			maps.Copy(s.seats, m.Changes)
+			s.deltas = append(s.deltas, data) // io.ReadAll's own copy
 		}
 		s.samples = append(s.samples, fanoutSample{From: from, To: to, RecvNano: time.Now().UnixNano()})
 		s.version.Store(to)
 	}
+}
+
+// decode applies a verifier's delta frames to its snapshot, in order;
+// false if one is not a strictly valid delta. Decoding is left until after
+// the run so that the 20 verifiers' JSON decoding (about a tenth of the
+// machine at 5,000 holds and cancels per second) does not compete with the
+// server for the cores; each frame's versions were checked as it arrived.
+func (s *fanoutSubscriber) decode() bool {
+	for _, data := range s.deltas {
+		var m liveMsg
+		if json.Unmarshal(data, &m) != nil || m.Type != "delta" || m.From == nil {
+			return false
+		}
+		maps.Copy(s.seats, m.Changes)
+	}
+	s.deltas = nil
+	return true
 }
 
 func leadingUint(b []byte) (uint64, []byte) {
@@ -658,4 +744,30 @@ func machineBusy() (busy, total int64) {
 		}
 	}
 	return busy, total
+}
+
+// procIO returns syscr, syscw of /proc/<pid>/io.
+func procIO(pid string) [2]int64 {
+	data, _ := os.ReadFile("/proc/" + pid + "/io")
+	var out [2]int64
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			out[0], _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			out[1], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return out
+}
+
+func statFields() []float64 {
+	data, _ := os.ReadFile("/proc/stat")
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	var out []float64
+	for _, f := range strings.Fields(string(line))[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		out = append(out, v)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -884,4 +885,100 @@ func parseOrMax(s string) uint64 {
 		return 1<<64 - 1
 	}
 	return v
+}
+
+// TestLivePacing: under a steady stream of changes, subscribers spread over
+// the feed's groups each get at most one frame per frameInterval (so at most
+// 10 a second in production), the groups take turns, the adaptive interval
+// stays within its bounds, and every subscriber ends with the state of GET
+// seats.
+func TestLivePacing(t *testing.T) {
+	e := newLiveEnv(t, func(c *liveConfig) {
+		c.frameInterval = 20 * time.Millisecond
+		c.frameMax = 60 * time.Millisecond
+		c.frameGroups = 4
+	})
+	hubEvent(t, e, "paced", 1)
+	const subscribers = 10
+	clients := make([]*liveClient, subscribers)
+	for i := range clients {
+		clients[i] = e.mustDialLive("paced", "")
+		if m, err := clients[i].step(); err != nil || m.Type != "snapshot" {
+			t.Fatalf("%+v %v", m, err)
+		}
+	}
+	e.waitSubscribers(subscribers)
+	e.srv.hub.mu.RLock()
+	f := e.srv.hub.live.feeds["paced"]
+	var sizes []int
+	for _, g := range f.groups {
+		sizes = append(sizes, g.members)
+	}
+	e.srv.hub.mu.RUnlock()
+	if !slices.Equal(sizes, []int{3, 3, 2, 2}) {
+		t.Fatalf("group sizes %v, want the subscribers spread evenly", sizes)
+	}
+
+	start := time.Now()
+	v := uint64(1)
+	for time.Since(start) < 500*time.Millisecond {
+		v++
+		st := engine.SeatReserved
+		if v%2 == 0 {
+			st = engine.SeatAvailable
+		}
+		e.srv.hub.Apply("paced", v, []engine.SeatChange{{Seat: int32(v % 200), Status: st}})
+		time.Sleep(200 * time.Microsecond)
+	}
+	took := time.Since(start)
+	interval := time.Duration(f.interval.Load())
+	if interval < 20*time.Millisecond || interval > 60*time.Millisecond {
+		t.Errorf("frame interval %v, want within [20ms, 60ms]", interval)
+	}
+	allowed := 2 + int(took/(20*time.Millisecond))
+	for i, c := range clients {
+		c.mustMatch(e, "paced")
+		if deltas := c.frames - 1; deltas > allowed || deltas < 3 {
+			t.Errorf("subscriber %d: %d delta frames in %v, want 3 to %d", i, deltas, took, allowed)
+		}
+	}
+	t.Logf("%d batches in %v; frames per subscriber %d..; interval at the end %v", v-1, took, clients[0].frames, interval)
+}
+
+// TestLiveGroupsTakeTurns: with the groups' frames spread over the
+// interval, two subscribers in different groups receive a change at
+// different times, each at most one interval after it was applied.
+func TestLiveGroupsTakeTurns(t *testing.T) {
+	e := newLiveEnv(t, func(c *liveConfig) {
+		c.frameInterval = 200 * time.Millisecond
+		c.frameMax = 200 * time.Millisecond
+		c.frameGroups = 2
+	})
+	hubEvent(t, e, "turns", 1)
+	a, b := e.mustDialLive("turns", ""), e.mustDialLive("turns", "")
+	for _, c := range []*liveClient{a, b} {
+		if _, err := c.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.waitSubscribers(2)
+	// The first change after a quiet spell goes out at once to the group
+	// whose turn it is; the other group's turn comes interval/2 later.
+	e.srv.hub.Apply("turns", 2, []engine.SeatChange{{Seat: 0, Status: engine.SeatReserved}})
+	applied := time.Now()
+	var got [2]time.Duration
+	var wg sync.WaitGroup
+	for i, c := range []*liveClient{a, b} {
+		wg.Go(func() {
+			if err := c.until(2); err != nil {
+				t.Error(err)
+			}
+			got[i] = time.Since(applied)
+		})
+	}
+	wg.Wait()
+	first, second := min(got[0], got[1]), max(got[0], got[1])
+	if first > 60*time.Millisecond || second < 70*time.Millisecond || second > 300*time.Millisecond {
+		t.Fatalf("received after %v and %v, want one at once and one about 100 ms later", first, second)
+	}
 }
