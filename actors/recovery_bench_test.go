@@ -91,14 +91,21 @@ func BenchmarkStadiumRecovery(b *testing.B) {
 	for _, tc := range []struct {
 		name          string
 		snapshotEvery int
-	}{{"no-snapshot", 0}, {"default-snapshots", 20_000}} {
+		records       int
+	}{
+		{"no-snapshot", 0, 200_000},
+		{"snapshot-every-20000", 20_000, 200_000},
+		// The worst case of one snapshot per 100,000 records: a snapshot
+		// and a tail of 99,990 records.
+		{"snapshot-every-100000-worst", 100_000, 199_990},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			dir := b.TempDir()
 			store, err := persistence.Open(dir, persistence.Options{Logger: quietLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}
-			now := stadiumJournal(b, store, 200_000, tc.snapshotEvery)
+			now := stadiumJournal(b, store, tc.records, tc.snapshotEvery)
 			last, _ := store.LastSeq("stadium")
 			if err := store.Close(); err != nil {
 				b.Fatal(err)
