@@ -44,8 +44,8 @@ import (
 // as far as all of these allow: the rate (a token bucket of AdmitPerSecond,
 // holding at most one second's worth, at least one visitor), MaxActive
 // (admitted and not done), the inventory (admitted and not done × average
-// seats per buyer ≤ 2 × seats available, but one while any seat is
-// available), and none at all while the event
+// seats per buyer ≤ 2 × seats available, or as many as the seats
+// available if that is more), and none at all while the event
 // is sold out (then every waiting visitor reads sold_out). An admission is
 // claimed (Claim) by the first successful hold made with its token; one not
 // claimed within ClaimSeconds lapses at the next Tick, which frees its
@@ -791,7 +791,7 @@ func roomShuffle(vs []uint32, seed [32]byte) {
 // claim deadline now + ClaimSeconds, expiry now + AdmissionTTLSeconds,
 // budget MaxSeatsPerCustomer), as many as the rate's credit, MaxActive and
 // the inventory (admitted and not done × seats per buyer ≤ 2 ×
-// inv.Available, at least one while a seat is available) all allow. The caller ticks on a steady period (say every
+// inv.Available, or up to inv.Available if that is more) all allow. The caller ticks on a steady period (say every
 // 250 ms to 1 s) and whenever the event's inventory changes much (its
 // sold-out state above all). Each record lists at most
 // RoomRecordVisitorsMax visitors; nil when nothing was due.
@@ -937,16 +937,15 @@ func (r *Room) seatsPerBuyerMilli() int64 {
 }
 
 // inventoryActiveMax is how many admissions may be active with available
-// seats left: active × seats per buyer ≤ 2 × available, but at least one
-// while any seat is available — else the last seats of a sale whose buyers
-// average more than two seats would never sell (a buyer may settle for
-// fewer seats than usual).
+// seats left: active × seats per buyer ≤ 2 × available, but never fewer
+// than the seats available — each buyer takes at least one seat, so that
+// many never admits a buyer for whom no seat can be left, and the last seats
+// of a sale whose buyers average more than two seats still sell, several
+// buyers at a time (one by one, each waiting for the previous to claim or
+// lapse, the tail of a sale took minutes).
 func (r *Room) inventoryActiveMax(available int) int64 {
 	a := min(max(int64(available), 0), 1<<40)
-	if a == 0 {
-		return 0
-	}
-	return max(1, 2*a*1000/r.seatsPerBuyerMilli())
+	return max(a, 2*a*1000/r.seatsPerBuyerMilli())
 }
 
 // etaRate is the admission rate wait estimates assume at now, in

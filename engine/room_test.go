@@ -1060,8 +1060,8 @@ func TestRoomInventoryLimit(t *testing.T) {
 }
 
 // TestRoomLastSeat: when buyers average more than two seats, the inventory
-// rule alone would admit nobody for the last seat; one shopper at a time is
-// admitted while any seat is available, and none when none is.
+// rule alone would admit nobody for the last seats; as many shoppers as
+// seats are admitted, and none when no seat is available.
 func TestRoomLastSeat(t *testing.T) {
 	cfg := roomCfg()
 	cfg.AdmitPerSecond = 1000
@@ -1087,8 +1087,12 @@ func TestRoomLastSeat(t *testing.T) {
 	}
 	wantRoomRecords(t, h.tick(5, RoomInventory{Available: 1}))
 	h.done(6, "c-last", 1)
-	if got := h.ticketsOf(h.tick(7, RoomInventory{Available: 1}), RoomRecordAdmitted); !slices.Equal(got, []string{"t-next"}) {
-		t.Fatalf("after the first left admitted %q, want the next in line", got)
+	for i := 1; i <= 3; i++ {
+		h.mustJoin(6, fmt.Sprint("c-more", i), fmt.Sprint("t-more", i))
+	}
+	// Three seats back: three shoppers (2 × 3 ÷ 3.5 alone would allow one).
+	if got := h.ticketsOf(h.tick(7, RoomInventory{Available: 3}), RoomRecordAdmitted); !slices.Equal(got, []string{"t-next", "t-more1", "t-more2"}) {
+		t.Fatalf("with three seats left admitted %q, want the next three in line", got)
 	}
 	h.checkReplay()
 }
