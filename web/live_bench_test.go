@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 
@@ -59,6 +61,10 @@ import (
 // BOXOFFICE_FANOUT_FRAMEMAX_MS set the feed's frame interval bounds (equal:
 // a fixed interval), BOXOFFICE_FANOUT_GROUPS its number of groups (1, 100
 // and 100: the feed as it was before the groups and the adaptive interval).
+// The client process faults in its connections' read buffers before the
+// load (touchReadBuffer); BOXOFFICE_FANOUT_COLD_BUFFERS=1 leaves them cold,
+// as before 2026-11-30, when their page faults in the first ~2 s of load
+// starved the server (docs/BENCHMARKS.md).
 func BenchmarkLiveFanout(b *testing.B) {
 	subscribers := envInt(b, "BOXOFFICE_FANOUT_SUBSCRIBERS", 5000)
 	seconds := envInt(b, "BOXOFFICE_FANOUT_SECONDS", 10)
@@ -251,10 +257,13 @@ func runFanout(b *testing.B, subscribers, rate int, run time.Duration) {
 			e.srv.hub.mu.RUnlock()
 		}
 	})
-	ops, misses := fanoutLoad(e, parsed, rate, run)
+	tl := &fanoutTimeline{}
+	traceWG.Go(func() { tl.sample(e, child.Process.Pid, stopSampling) })
+	ops, misses := fanoutLoad(e, parsed, rate, run, tl)
 	close(stopSampling)
 	traceWG.Wait()
 	b.Logf("frame interval every 500 ms of the load: %v", trace)
+	tl.log(b)
 	var interval time.Duration
 	e.srv.hub.mu.RLock()
 	if f := e.srv.hub.live.feeds["stadium"]; f != nil {
@@ -383,7 +392,7 @@ func serverMemory() memory {
 // the actor system (the HTTP layer in front of it is not what is measured
 // here) and returns how many were answered and how many could not be
 // issued because every worker was busy.
-func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration) (ops, misses int64) {
+func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration, tl *fanoutTimeline) (ops, misses int64) {
 	const workers = 1024
 	tokens := make(chan struct{}, max(rate/10, 16))
 	var answered atomic.Int64
@@ -395,6 +404,7 @@ func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration) (ops, mi
 			held := ""
 			for range tokens {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				t0 := time.Now()
 				if held != "" {
 					_ = e.sys.Cancel(ctx, customer, held)
 					held = ""
@@ -405,11 +415,13 @@ func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration) (ops, mi
 					}
 				}
 				cancel()
+				tl.answered(t0, time.Since(t0))
 				answered.Add(1)
 			}
 		})
 	}
 	start := time.Now()
+	tl.start(start)
 	tick := time.NewTicker(time.Millisecond)
 	issued := int64(0)
 	for now := range tick.C {
@@ -423,6 +435,7 @@ func fanoutLoad(e *env, plan *engine.Plan, rate int, run time.Duration) (ops, mi
 			case tokens <- struct{}{}:
 			default:
 				misses++
+				tl.missed(now)
 			}
 		}
 	}
@@ -509,6 +522,17 @@ func TestLiveFanoutClients(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// Fault in every connection's read buffer before the load (see
+	// touchReadBuffer): 5,000 × 64 KiB touched for the first time by the
+	// first frames cost this process about 1.5 cores for 2 s, on the cores
+	// the server needs.
+	if os.Getenv("BOXOFFICE_FANOUT_COLD_BUFFERS") == "" {
+		for _, s := range subs {
+			if err := touchReadBuffer(s.conn); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	var readers sync.WaitGroup
 	for _, s := range subs {
 		if !s.verify {
@@ -576,6 +600,27 @@ func TestLiveFanoutClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("done")
+}
+
+// touchReadBuffer writes the free part of c's read buffer (gorilla's
+// bufio.Reader, unexported: reached by reflection), so that the kernel maps
+// its pages now instead of when the first frames arrive. A fresh 64 KiB buffer is untouched memory: its first reads fault
+// in up to 16 pages, about 80,000 page faults over 5,000 connections, which
+// this VM (pti=on, Firecracker) serves at ~20 µs each. Only bytes past
+// what is buffered are written. Call it before c's reader runs.
+func touchReadBuffer(c *websocket.Conn) error {
+	br := reflect.ValueOf(c).Elem().FieldByName("br")
+	if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
+		return fmt.Errorf("websocket.Conn has no br *bufio.Reader field any more: touchReadBuffer needs updating")
+	}
+	r := reflect.ValueOf((*bufio.Reader)(br.UnsafePointer())).Elem()
+	buf, w := r.FieldByName("buf"), r.FieldByName("w")
+	if !buf.IsValid() || buf.Kind() != reflect.Slice || buf.Type().Elem().Kind() != reflect.Uint8 || !w.IsValid() || w.Kind() != reflect.Int {
+		return fmt.Errorf("bufio.Reader has no buf []byte and w int fields any more: touchReadBuffer needs updating")
+	}
+	b := unsafe.Slice((*byte)(buf.UnsafePointer()), buf.Len())
+	clear(b[w.Int():]) // nothing is buffered past w
+	return nil
 }
 
 func parseUintOr(s string, def uint64) uint64 {
@@ -769,5 +814,126 @@ func statFields() []float64 {
 		v, _ := strconv.ParseFloat(f, 64)
 		out = append(out, v)
 	}
+	return out
+}
+
+// fanoutTimeline records the load and the machine per slot of 250 ms of the
+// load, to see where the time goes in its first seconds; printed to stderr
+// (a benchmark's log keeps only 10 lines without -test.v). Per slot: minor
+// page faults per second of the server and client processes, their user
+// and system cores, holds and cancels issued and not issued (every worker
+// busy), their mean/max latency, both processes' cores, the machine's idle
+// cores, versions and server write syscalls per second, the pump's interval.
+type fanoutTimeline struct {
+	t0   atomic.Int64 // UnixNano of the load's start
+	mu   sync.Mutex
+	slot [200]struct {
+		ops, misses      int64
+		latSum, latMax   time.Duration
+		serverCPU, child time.Duration
+		idle             float64
+		faults, cfaults  [3]int64 // minflt, utime, stime (ticks)
+		version          uint64
+		writes           int64
+		interval         time.Duration
+	}
+}
+
+const timelineSlot = 250 * time.Millisecond
+
+func (tl *fanoutTimeline) start(t time.Time) { tl.t0.Store(t.UnixNano()) }
+
+func (tl *fanoutTimeline) index(t time.Time) int {
+	i := int(t.Sub(time.Unix(0, tl.t0.Load())) / timelineSlot)
+	return min(max(i, 0), len(tl.slot)-1)
+}
+
+func (tl *fanoutTimeline) answered(start time.Time, took time.Duration) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	s := &tl.slot[tl.index(start)]
+	s.ops++
+	s.latSum += took
+	s.latMax = max(s.latMax, took)
+}
+
+func (tl *fanoutTimeline) missed(t time.Time) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.slot[tl.index(t)].misses++
+}
+
+// childCPU reads a process's user+system time from /proc/<pid>/stat.
+func childCPU(pid int) time.Duration {
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	_, rest, _ := bytes.Cut(data, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+func (tl *fanoutTimeline) sample(e *env, pid int, stop chan struct{}) {
+	t := time.NewTicker(timelineSlot)
+	defer t.Stop()
+	for i := 0; i < len(tl.slot); i++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		st := statFields()
+		s := &tl.slot[i]
+		s.serverCPU, s.child, s.idle = processCPU(), childCPU(pid), st[3]
+		s.faults, s.cfaults = procFaults(os.Getpid()), procFaults(pid)
+		s.version = e.hubVersion("stadium")
+		s.writes = procIO("self")[1]
+		e.srv.hub.mu.RLock()
+		if f := e.srv.hub.live.feeds["stadium"]; f != nil {
+			s.interval = time.Duration(f.interval.Load())
+		}
+		e.srv.hub.mu.RUnlock()
+	}
+}
+
+func (tl *fanoutTimeline) log(b *testing.B) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []string
+	for i := 1; i < len(tl.slot) && tl.slot[i].version != 0; i++ {
+		// Samples are taken at the end of each slot; ops are counted by
+		// when they were issued, slots from the load's start.
+		s, p, o := &tl.slot[i], &tl.slot[i-1], &tl.slot[i]
+		sec := timelineSlot.Seconds()
+		mean := time.Duration(0)
+		if o.ops > 0 {
+			mean = o.latSum / time.Duration(o.ops)
+		}
+		out = append(out, fmt.Sprintf("%.2fs flt/s srv %.0f cli %.0f cli u/s %.2f/%.2f srv u/s %.2f/%.2f ops %d miss %d lat %v/%v srv %.2f cli %.2f idle %.2f v/s %.0f wr/s %.0f iv %v",
+			float64(i)*sec, float64(s.faults[0]-p.faults[0])/sec, float64(s.cfaults[0]-p.cfaults[0])/sec,
+			float64(s.cfaults[1]-p.cfaults[1])/100/sec, float64(s.cfaults[2]-p.cfaults[2])/100/sec,
+			float64(s.faults[1]-p.faults[1])/100/sec, float64(s.faults[2]-p.faults[2])/100/sec,
+			o.ops, o.misses, mean.Round(time.Millisecond), o.latMax.Round(time.Millisecond),
+			(s.serverCPU-p.serverCPU).Seconds()/sec, (s.child-p.child).Seconds()/sec, (s.idle-p.idle)/100/sec,
+			float64(s.version-p.version)/sec, float64(s.writes-p.writes)/sec, s.interval.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(os.Stderr, "timeline (250 ms slots):\n%s\n", strings.Join(out, "\n"))
+}
+
+// procFaults reads minflt, utime and stime of /proc/<pid>/stat.
+func procFaults(pid int) [3]int64 {
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	_, rest, _ := bytes.Cut(data, []byte(") "))
+	f := strings.Fields(string(rest))
+	var out [3]int64
+	if len(f) < 13 {
+		return out
+	}
+	out[0], _ = strconv.ParseInt(f[7], 10, 64)
+	out[1], _ = strconv.ParseInt(f[11], 10, 64)
+	out[2], _ = strconv.ParseInt(f[12], 10, 64)
 	return out
 }

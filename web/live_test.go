@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -980,5 +981,49 @@ func TestLiveGroupsTakeTurns(t *testing.T) {
 	first, second := min(got[0], got[1]), max(got[0], got[1])
 	if first > 60*time.Millisecond || second < 70*time.Millisecond || second > 300*time.Millisecond {
 		t.Fatalf("received after %v and %v, want one at once and one about 100 ms later", first, second)
+	}
+}
+
+// TestTouchReadBufferKeepsBufferedFrames: the fan-out benchmark's client
+// faults in each connection's read buffer before the load (touchReadBuffer,
+// which reaches into gorilla's unexported bufio.Reader). It must find the
+// fields in the gorilla version in go.mod, and must not disturb frames
+// already buffered: two frames arrive in one read, the first is consumed,
+// the buffer is touched, and the second still reads intact.
+func TestTouchReadBufferKeepsBufferedFrames(t *testing.T) {
+	first, second := strings.Repeat("a", 100), strings.Repeat("b", 3000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// One write of both frames, so that the client's first read
+		// buffers both.
+		var frames []byte
+		for _, m := range []string{first, second} {
+			frames = append(frames, 0x81, 126, byte(len(m)>>8), byte(len(m)))
+			frames = append(frames, m...)
+		}
+		_, _ = c.NetConn().Write(frames)
+		_, _, _ = c.ReadMessage() // until the client closes
+	}))
+	defer srv.Close()
+	c, _, err := (&websocket.Dialer{ReadBufferSize: 64 << 10}).Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, m, err := c.ReadMessage(); err != nil || string(m) != first {
+		t.Fatalf("first frame: %q, %v", m, err)
+	}
+	if err := touchReadBuffer(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, m, err := c.ReadMessage(); err != nil || string(m) != second {
+		t.Fatalf("second frame after touchReadBuffer: %d bytes, %v", len(m), err)
+	}
+	if err := touchReadBuffer(c); err != nil { // an empty buffer
+		t.Fatal(err)
 	}
 }
