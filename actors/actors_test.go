@@ -292,3 +292,56 @@ func TestDirectoryStartsActorsOnDemand(t *testing.T) {
 		t.Fatalf("unknown event: %v", err)
 	}
 }
+
+// TestSnapshotsKeepComing: the event's one snapshot buffer comes back from
+// the snapshot writer, so snapshots go on being taken as the journal grows
+// (every 7 records here), and a restart recovers from the latest one.
+func TestSnapshotsKeepComing(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	clock := actors.NewManualClock(t0)
+	e := start(t, fs, clock)
+	if _, err := e.sys.CreateEvent(ctx, definition("ev1", enginetest.GridPlan(10, 20))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 150 {
+		r, err := e.sys.Hold(ctx, "ev1", fmt.Sprint("u", i), []string{fmt.Sprintf("%c%d", 'A'+i%10, 1+i/10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := e.sys.Cancel(ctx, fmt.Sprint("u", i), r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	last, err := e.store.LastSeq("ev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec, err := e.store.Load("ev1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.SnapshotSeq+30 >= last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the latest snapshot is at seq %d of %d: snapshots stopped", rec.SnapshotSeq, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.stop()
+	e = start(t, fs, clock)
+	for i := range 150 {
+		rs, err := e.sys.Reservations(ctx, fmt.Sprint("u", i), "ev1")
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("after recovery u%d has %d reservations, %v", i, len(rs), err)
+		}
+		if want := map[bool]engine.ReservationStatus{true: engine.StatusReleased, false: engine.StatusHeld}[i%2 == 0]; rs[0].Status != want {
+			t.Fatalf("after recovery u%d's reservation is %s, want %s", i, rs[0].Status, want)
+		}
+	}
+}

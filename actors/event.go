@@ -37,6 +37,9 @@ type eventActor struct {
 	decidedSinceDefer int  // requests decided since the last flushNow was sent
 	lastSnapshotSeq   uint64
 	snapshotSeq       uint64 // seq of the snapshot riding on the batch in flight, or 0
+	// snapshotBuf holds the event's one snapshot buffer while no snapshot
+	// is being written (see startCommitter).
+	snapshotBuf chan []byte
 
 	// durableSeq is the last seq known durable. seatSeq and customerSeq
 	// hold, per seat and per customer, the seq of the last record that
@@ -399,7 +402,11 @@ func (a *eventActor) flush() {
 	job := commitJob{eventID: a.id, firstSeq: b.records[0].Seq, records: b.records}
 	last := b.records[len(b.records)-1].Seq
 	if len(a.batches) == 1 && last == a.ev.Seq() && last-a.lastSnapshotSeq >= uint64(a.sys.cfg.SnapshotEveryRecords) {
-		job.snapshot, job.snapshotSeq = a.ev.MarshalSnapshot(), last
+		select {
+		case buf := <-a.snapshotBuf:
+			job.snapshot, job.snapshotSeq = a.ev.AppendSnapshot(buf[:0]), last
+		default: // the previous snapshot is still being written: a later batch takes it
+		}
 	}
 	a.snapshotSeq = job.snapshotSeq
 	a.inflight = true
@@ -635,15 +642,29 @@ func (a *eventActor) armTimer(ctx actor.Context) {
 // durable, one at a time; it exits when commits is closed. A snapshot riding
 // on a batch is written by a second goroutine once the batch is durable, so
 // neither that batch's callers nor the next batch wait for several
-// megabytes to be committed (the journal lets Appends run alongside). If the
-// previous snapshot is still being written, the new one is dropped: the
-// journal is complete without it, and recovery only replays more.
+// megabytes to be committed (the journal lets Appends run alongside).
+//
+// One snapshot is in flight at a time: the event's snapshot buffer goes
+// from snapshotBuf to the batch (flush), to the snapshot writer and back.
+// Reusing it keeps the actor's pause short — a stadium's snapshot is ~10 MB,
+// and growing a fresh buffer into new pages (with the garbage collector's
+// assist charged to the actor for the allocation) cost 80–170 ms against
+// 9–12 ms for writing into the warm one. The buffer stays as large as the
+// event's largest snapshot.
 func (a *eventActor) startCommitter(ctx actor.Context) {
 	a.commits = make(chan commitJob, 1)
 	a.committerDone = make(chan struct{})
+	a.snapshotBuf = make(chan []byte, 1)
+	a.snapshotBuf <- nil
 	self := ctx.Self()
-	go func(jobs <-chan commitJob, done chan<- struct{}) {
+	go func(jobs <-chan commitJob, bufs chan []byte, done chan<- struct{}) {
 		defer close(done)
+		giveBack := func(buf []byte) {
+			select {
+			case bufs <- buf:
+			default:
+			}
+		}
 		snapshots := make(chan commitJob, 1)
 		snapshotterDone := make(chan struct{})
 		go func() {
@@ -653,6 +674,7 @@ func (a *eventActor) startCommitter(ctx actor.Context) {
 					// The journal is intact; a missing snapshot only lengthens recovery.
 					a.sys.logger.Warn("snapshot failed", "event", job.eventID, "seq", job.snapshotSeq, "err", err)
 				}
+				giveBack(job.snapshot)
 			}
 		}()
 		defer func() { close(snapshots); <-snapshotterDone }()
@@ -662,15 +684,16 @@ func (a *eventActor) startCommitter(ctx actor.Context) {
 				a.sys.noteBatch(len(job.records))
 			}
 			a.sys.root.Send(self, &committed{lastSeq: job.records[len(job.records)-1].Seq, err: err})
-			if err == nil && job.snapshot != nil {
-				select {
-				case snapshots <- job:
-				default:
-					a.sys.logger.Debug("snapshot skipped: the previous one is still being written", "event", job.eventID, "seq", job.snapshotSeq)
-				}
+			if job.snapshot == nil {
+				continue
 			}
+			if err != nil {
+				giveBack(job.snapshot)
+				continue
+			}
+			snapshots <- job // one snapshot in flight at most: never blocks
 		}
-	}(a.commits, a.committerDone)
+	}(a.commits, a.snapshotBuf, a.committerDone)
 }
 
 func (a *eventActor) stopCommitter() {

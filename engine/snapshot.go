@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // Snapshot versions: 1 had no definition and no hold starts (RestoreEvent
@@ -42,11 +43,22 @@ const (
 // RoomRecordCreated as a RecordRoom entry, bytes: Room.MarshalSnapshot),
 // else 0.
 func (e *Event) MarshalSnapshot() []byte {
+	return e.AppendSnapshot(nil)
+}
+
+// AppendSnapshot appends the snapshot MarshalSnapshot returns to dst and
+// returns the extended buffer. A caller that snapshots repeatedly passes the
+// previous buffer[:0]: a stadium's snapshot is megabytes, and writing it
+// into memory already in use costs a fraction of growing a new buffer into
+// fresh pages.
+func (e *Event) AppendSnapshot(dst []byte) []byte {
 	def, err := json.Marshal(e.def)
 	if err != nil { // strings, numbers and times only: cannot happen
 		panic(fmt.Sprintf("engine: marshal the definition: %v", err))
 	}
-	b := make([]byte, 0, 64+len(def)+len(e.status)/2+(len(e.order)-e.orderHoles)*50+len(e.released)*3)
+	// A reservation takes about 100 bytes (two ids of ~30 bytes, times,
+	// seats): sized so that a buffer grows at most once.
+	b := slices.Grow(dst, 64+len(def)+len(e.status)/2+(len(e.order)-e.orderHoles)*100+len(e.released)*3)
 	b = append(b, snapshotVersion)
 	b = binary.AppendUvarint(b, e.seq)
 	b = binary.AppendUvarint(b, uint64(len(def)))

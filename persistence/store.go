@@ -370,7 +370,16 @@ func (s *Store) SaveSnapshot(eventID string, seq uint64, state []byte) error {
 	defer s.closeMu.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := b.Set(snapKey(eventID), appendSnapshotFrame(make([]byte, 0, snapshotHeaderBytes+len(state)+crcBytes), seq, state), nil); err != nil {
+	// The frame is written straight into the batch: a stadium's snapshot is
+	// megabytes, and a separate frame buffer would be one more copy in new
+	// pages.
+	key := snapKey(eventID)
+	op := b.SetDeferred(len(key), snapshotHeaderBytes+len(state)+crcBytes)
+	copy(op.Key, key)
+	if frame := appendSnapshotFrame(op.Value[:0], seq, state); len(frame) != len(op.Value) || &frame[0] != &op.Value[0] {
+		return fmt.Errorf("persistence: snapshot of event %q at seq %d: frame of %d bytes, %d reserved", eventID, seq, len(frame), len(op.Value))
+	}
+	if err := op.Finish(); err != nil {
 		return fmt.Errorf("persistence: snapshot of event %q at seq %d: %w", eventID, seq, err)
 	}
 	if seq >= 2 {
