@@ -4,7 +4,7 @@ STATICCHECK_VERSION ?= v0.8.2
 STRIPE_MOCK_VERSION ?= v0.203.0
 DATA ?= ./data
 
-.PHONY: run build test test-browser bench bench-flashsale lint fuzz clean tools
+.PHONY: run build test test-browser bench bench-hot-event bench-flashsale lint fuzz clean tools
 
 ## run: build and serve the demo (embedded Pebble in $(DATA), two demo events) on :8080
 run: build
@@ -38,6 +38,13 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
 	$(GO) test -run '^$$' -bench 'BenchmarkBestAvailable' ./engine
 	$(GO) test -run '^$$' -bench 'BenchmarkLiveFanout' -benchtime 1x ./web
+
+## bench-hot-event: one hot stadium event at BENCH_RATE hold decisions/s for 20 s (server and generator on
+## this machine), with the CPU of each; BENCH_SERVE_FLAGS go to boxoffice serve
+BENCH_RATE ?= 5000
+BENCH_SERVE_FLAGS ?=
+bench-hot-event: build
+	cmd/boxoffice/loadgen/bench-hot-event.sh ./bin/boxoffice $(BENCH_RATE) $(BENCH_SERVE_FLAGS)
 
 ## bench-flashsale: a fresh server on a temporary data directory (rate limits off), a fresh stadium event
 ## with a waiting room, and BENCH_BUYERS buyers arriving over BENCH_OVER until sold out; prints the report
