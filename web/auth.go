@@ -33,7 +33,9 @@ const (
 	// jwtLeeway absorbs clock skew between the identity provider and us.
 	jwtLeeway = 30 * time.Second
 	// verifiedTokensMax bounds the cache of verified customer tokens: a
-	// token is ~250 bytes, so ~10 MB at most.
+	// session token is ~250 bytes (~10 MB for a full cache); at most
+	// tokenBytesMax each, 256 MiB in the worst case, and only tokens we or
+	// the identity provider signed get in.
 	verifiedTokensMax = 32 << 10
 )
 

@@ -217,6 +217,9 @@ func (x *exchange) do(ctx context.Context, method, path, token string, body []by
 	if body != nil {
 		req.SetBodyRaw(body)
 	}
+	// An answer to HEAD has the GET's Content-Length but no body: without
+	// SkipBody the read waits for bytes that never come (a timeout).
+	x.res.SkipBody = method == http.MethodHead
 	retryable := method == http.MethodGet || method == http.MethodHead || method == http.MethodPut ||
 		method == http.MethodDelete || hasHeader(hdr, "Idempotency-Key")
 	for attempt := 0; ; attempt++ {
