@@ -236,6 +236,22 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
+// TestSecretsPassAsFlagValues: a generated secret never begins with "-", so
+// `--admin-token $(cat data/secrets/admin-token)` always parses (with
+// base64url, 1 secret in 64 did and was taken for a short flag).
+func TestSecretsPassAsFlagValues(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 1000 {
+		s, err := loadOrCreateSecret(filepath.Join(dir, fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(s, "-") || strings.TrimLeft(s, "0123456789abcdef") != "" {
+			t.Fatalf("secret %q is not lowercase hex", s)
+		}
+	}
+}
+
 // TestFlagsFromEnv: every serve flag reads its BOXOFFICE_* variable.
 func TestFlagsFromEnv(t *testing.T) {
 	t.Setenv("BOXOFFICE_ADDR", ":9999")

@@ -2,7 +2,7 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,7 +32,9 @@ func loadOrCreateSecret(path string) (string, error) {
 	}
 	buf := make([]byte, secretBytes)
 	_, _ = rand.Read(buf) // crypto/rand.Read never fails (Go 1.24+)
-	secret := base64.RawURLEncoding.EncodeToString(buf)
+	// Hex, not base64url: a secret that began with "-" would be read as a
+	// flag by `--admin-token $(cat …)` (it broke our own tests, 1 run in 64).
+	secret := hex.EncodeToString(buf)
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("secrets directory: %w", err)
