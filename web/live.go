@@ -89,7 +89,7 @@ func defaultLiveConfig() liveConfig {
 		// changes per second still a window of 6.5 s.
 		ringChangesMax: 65_536,
 		frameInterval:  100 * time.Millisecond,
-		frameMax:       300 * time.Millisecond,
+		frameMax:       200 * time.Millisecond,
 		frameGroups:    16,
 		fanoutShare:    0.9,
 		writeTimeout:   10 * time.Second,
@@ -875,6 +875,7 @@ type ending struct {
 // follows the event's frames until the connection or the server ends.
 func (s *subscriber) write(since uint64, hasSince bool) {
 	defer s.h.live.wg.Done()
+	growStack()
 	defer s.h.leave(s.feed, s.group, s)
 	if end := s.serve(since, hasSince); end.code != 0 {
 		s.closeWith(end)
@@ -994,4 +995,22 @@ func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
 		return &ending{} // half a frame may be out: no close frame can follow
 	}
 	return nil
+}
+
+// growStack grows the calling goroutine's stack to 16 KiB at once, as
+// CockroachDB's util/growstack does for its hot goroutines. A subscriber's
+// writer goroutine otherwise grows its stack on its first frame, in steps,
+// each a fresh stack copied over: at an on-sale 5,000 writers that have
+// waited idle since they connected do so in the same second, and the new
+// stacks' first touches cost this machine's VM ~20 µs a page
+// (docs/BENCHMARKS.md, "Start-up transient": the server's page faults at
+// the start of the load fell from 8,000–9,000/s to ~200/s).
+//
+//go:noinline
+func growStack() byte {
+	var b [12 << 10]byte
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b[len(b)/2]
 }
