@@ -21,6 +21,13 @@ import (
 	"github.com/boxoffice/boxoffice/web/ui"
 )
 
+// ServeGCPercent is the Go GC target `boxoffice serve` runs with unless
+// GOGC is set (its --gc-percent default): a server holding whole events in
+// memory allocates far more per second than it keeps, so collecting at 5×
+// the live heap instead of 2× takes CPU off the request and fan-out paths.
+// Measured in docs/BENCHMARKS.md (live seat map fan-out, 2026-12-01).
+const ServeGCPercent = 400
+
 // Config configures a Server.
 type Config struct {
 	// System is the actor system; it may also be given later with

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -23,12 +24,19 @@ type cli struct {
 }
 
 type serveCmd struct {
-	Options `embed:""`
+	Options   `embed:""`
+	GCPercent int `name:"gc-percent" default:"400" env:"BOXOFFICE_GC_PERCENT" help:"Go garbage collector target (GOGC, percent of the live heap allocated between collections); GOGC in the environment wins. The default trades memory (a heap up to 5x the live one) for CPU: docs/BENCHMARKS.md."`
 }
 
 // Run serves until ctx is cancelled (SIGINT, SIGTERM) or the HTTP server
 // fails, then shuts down gracefully.
 func (c *serveCmd) Run(ctx context.Context) error {
+	if c.GCPercent <= 0 {
+		return fmt.Errorf("--gc-percent must be a positive percentage, not %d", c.GCPercent)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(c.GCPercent)
+	}
 	m := &Main{Options: c.Options}
 	if err := m.Run(ctx); err != nil {
 		return err

@@ -18,6 +18,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/goleak"
+
+	"github.com/boxoffice/boxoffice/web"
 )
 
 func TestMain(m *testing.M) {
@@ -274,5 +276,30 @@ func TestFlagsFromEnv(t *testing.T) {
 	}
 	if _, err := k.Parse([]string{"serve", "--log-format", "xml"}); err == nil {
 		t.Fatal("--log-format xml accepted")
+	}
+}
+
+// TestServeGCPercentDefault: serve's --gc-percent default is the target the
+// fan-out benchmark measures with (web.ServeGCPercent), and is read from
+// BOXOFFICE_GC_PERCENT.
+func TestServeGCPercentDefault(t *testing.T) {
+	var args cli
+	k, err := kong.New(&args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Parse([]string{"serve"}); err != nil {
+		t.Fatal(err)
+	}
+	if args.Serve.GCPercent != web.ServeGCPercent {
+		t.Fatalf("--gc-percent default %d, web.ServeGCPercent %d", args.Serve.GCPercent, web.ServeGCPercent)
+	}
+	t.Setenv("BOXOFFICE_GC_PERCENT", "150")
+	if _, err := k.Parse([]string{"serve"}); err != nil || args.Serve.GCPercent != 150 {
+		t.Fatalf("BOXOFFICE_GC_PERCENT=150: %d %v", args.Serve.GCPercent, err)
+	}
+	err = (&serveCmd{GCPercent: 0}).Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "--gc-percent must be a positive percentage") {
+		t.Fatalf("--gc-percent 0: %v", err)
 	}
 }
