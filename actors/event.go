@@ -86,6 +86,28 @@ const deferFlushRoundsMax = 3
 // flushNow asks the actor to hand over its next batch (see onCommitted).
 type flushNow struct{}
 
+// snapshotWritten tells the actor that its snapshot buffer is back.
+type snapshotWritten struct{}
+
+// onSnapshotWritten takes the snapshot a batch had to skip while the
+// previous one was being written, if no batch came since to take it: when
+// a sale stops right then, the journal would otherwise keep up to twice
+// SnapshotEveryRecords records after its snapshot until the next command.
+// Only when everything decided is durable: the snapshot is of durable state.
+func (a *eventActor) onSnapshotWritten() {
+	if a.ev == nil || a.storageErr != nil || a.unavailable != nil || a.inflight || len(a.batches) > 0 ||
+		a.durableSeq != a.ev.Seq() || a.ev.Seq()-a.lastSnapshotSeq < uint64(a.sys.cfg.SnapshotEveryRecords) {
+		return
+	}
+	select {
+	case buf := <-a.snapshotBuf:
+		seq := a.ev.Seq()
+		a.commits <- commitJob{eventID: a.id, snapshot: a.ev.AppendSnapshot(buf[:0]), snapshotSeq: seq} // nothing in flight: never blocks
+		a.lastSnapshotSeq = seq
+	default:
+	}
+}
+
 // customerSeqSweepAt is the size of customerSeq past which a commit sweeps
 // it of durable entries.
 const customerSeqSweepAt = 4096
@@ -140,6 +162,8 @@ func (a *eventActor) Receive(ctx actor.Context) {
 		// lifecycle messages with nothing to do
 	case *committed:
 		a.onCommitted(ctx, m)
+	case snapshotWritten:
+		a.onSnapshotWritten()
 	case flushNow:
 		// Keep letting queued requests in while they keep coming, for a
 		// few rounds: each round costs microseconds, a commit cycle ~1 ms.
@@ -675,10 +699,15 @@ func (a *eventActor) startCommitter(ctx actor.Context) {
 					a.sys.logger.Warn("snapshot failed", "event", job.eventID, "seq", job.snapshotSeq, "err", err)
 				}
 				giveBack(job.snapshot)
+				a.sys.root.Send(self, snapshotWritten{})
 			}
 		}()
 		defer func() { close(snapshots); <-snapshotterDone }()
 		for job := range jobs {
+			if len(job.records) == 0 { // a snapshot alone (onSnapshotWritten)
+				snapshots <- job
+				continue
+			}
 			err := a.sys.cfg.Journal.Append(job.eventID, job.firstSeq, job.records)
 			if err == nil {
 				a.sys.noteBatch(len(job.records))

@@ -503,6 +503,19 @@ func (h *Hub) join(eventID string) (*eventFeed, int, error) {
 			g = i
 		}
 	}
+	if f.groups[g].members == 0 {
+		// The pump publishes only to groups with members: an empty group's
+		// frame may be from before a Reset (an older map), an outage, or
+		// many versions back. The newcomer starts from the current state.
+		grp := f.groups[g]
+		prev := grp.latest.Load()
+		m.mu.RLock()
+		fresh := &liveFrame{m: m, from: m.version, version: m.version, unavailable: m.unavailable != nil || m.plan == nil, done: make(chan struct{})}
+		m.mu.RUnlock()
+		if grp.latest.CompareAndSwap(prev, fresh) {
+			close(prev.done)
+		}
+	}
 	f.groups[g].members++
 	f.groups[g].size.Store(int32(f.groups[g].members))
 	f.subscribers++
@@ -700,9 +713,11 @@ func (h *Hub) publish(f *eventFeed, g int, now time.Time) *liveFrame {
 	}
 	// Deltas ending before every group's previous frame serve nobody any
 	// more: every subscriber now asks for one ending at a group's frame.
+	// An empty group's frame serves nobody (join refreshes it): it must
+	// not pin the cache.
 	oldest := prev.version
 	for _, other := range f.groups {
-		if fr := other.latest.Load(); fr.m == m {
+		if fr := other.latest.Load(); fr.m == m && other.size.Load() > 0 {
 			oldest = min(oldest, fr.version)
 		}
 	}
@@ -713,7 +728,9 @@ func (h *Hub) publish(f *eventFeed, g int, now time.Time) *liveFrame {
 		}
 	}
 	f.cacheMu.Unlock()
-	grp.latest.Store(next)
+	if !grp.latest.CompareAndSwap(prev, next) {
+		return nil // join refreshed the emptied group meanwhile
+	}
 	close(prev.done)
 	return prev
 }
@@ -997,18 +1014,21 @@ func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
 	return nil
 }
 
-// growStack grows the calling goroutine's stack to 16 KiB at once, as
-// CockroachDB's util/growstack does for its hot goroutines. A subscriber's
-// writer goroutine otherwise grows its stack on its first frame, in steps,
-// each a fresh stack copied over: at an on-sale 5,000 writers that have
-// waited idle since they connected do so in the same second, and the new
-// stacks' first touches cost this machine's VM ~20 µs a page
-// (docs/BENCHMARKS.md, "Start-up transient": the server's page faults at
-// the start of the load fell from 8,000–9,000/s to ~200/s).
-//
+// growStack grows the calling goroutine's stack to 8 KiB at once (as
+// CockroachDB's util/growstack does for its hot goroutines), which faults in
+// the stack memory when the subscriber connects. A subscriber's writer
+// otherwise grows its stack on its first frame, in steps, each a fresh
+// stack copied over: at an on-sale 5,000 writers that waited idle since they
+// connected do so in the same second, and first touches of new memory cost
+// this machine's VM ~20 µs a page (docs/BENCHMARKS.md, 2026-12-01: the
+// server's page faults at the start of the load fell from 8,000–9,000/s to
+// ~200/s). The garbage collector may shrink the stack again while the
+// subscriber idles; the memory stays with the process and the next growth
+// reuses it. 8 KiB, not 16: an idle subscriber's stacks stay at ~12 KiB
+// before the first collection (16 KiB made it 20 KiB).
 //go:noinline
 func growStack() byte {
-	var b [12 << 10]byte
+	var b [5 << 10]byte
 	for i := range b {
 		b[i] = byte(i)
 	}

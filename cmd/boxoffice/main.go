@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -31,16 +33,20 @@ type serveCmd struct {
 // Run serves until ctx is cancelled (SIGINT, SIGTERM) or the HTTP server
 // fails, then shuts down gracefully.
 func (c *serveCmd) Run(ctx context.Context) error {
-	if c.GCPercent <= 0 {
-		return fmt.Errorf("--gc-percent must be a positive percentage, not %d", c.GCPercent)
+	if c.GCPercent <= 0 || c.GCPercent > math.MaxInt32 {
+		return fmt.Errorf("--gc-percent must be a percentage from 1 to %d, not %d", math.MaxInt32, c.GCPercent)
 	}
-	if os.Getenv("GOGC") == "" {
+	gc := "--gc-percent " + strconv.Itoa(c.GCPercent)
+	if env := os.Getenv("GOGC"); env != "" {
+		gc = "GOGC=" + env + " from the environment"
+	} else {
 		debug.SetGCPercent(c.GCPercent)
 	}
 	m := &Main{Options: c.Options}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
+	m.log.Info("garbage collector target", "gc", gc)
 	var serveErr error
 	select {
 	case <-ctx.Done():

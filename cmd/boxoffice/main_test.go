@@ -299,7 +299,7 @@ func TestServeGCPercentDefault(t *testing.T) {
 		t.Fatalf("BOXOFFICE_GC_PERCENT=150: %d %v", args.Serve.GCPercent, err)
 	}
 	err = (&serveCmd{GCPercent: 0}).Run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "--gc-percent must be a positive percentage") {
+	if err == nil || !strings.Contains(err.Error(), "--gc-percent must be a percentage from 1 to 2147483647, not 0") {
 		t.Fatalf("--gc-percent 0: %v", err)
 	}
 }
