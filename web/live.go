@@ -1026,6 +1026,7 @@ func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
 // subscriber idles; the memory stays with the process and the next growth
 // reuses it. 8 KiB, not 16: an idle subscriber's stacks stay at ~12 KiB
 // before the first collection (16 KiB made it 20 KiB).
+//
 //go:noinline
 func growStack() byte {
 	var b [5 << 10]byte
