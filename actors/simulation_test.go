@@ -778,8 +778,13 @@ func (s *sim) crashRestart(c *simCrash) error {
 		return fmt.Errorf("after the crash the journal ends at seq %d, but %d records were acknowledged", L, s.acked)
 	case L < synced:
 		return fmt.Errorf("after the crash the journal ends at seq %d, but %d records were synced before it", L, synced)
-	case mode == "lose" && L != synced, mode == "keep" && L != synced+inflight,
-		mode == "torn" && L != synced && L != synced+inflight:
+	// keep: the batch being appended may not have reached the log yet when
+	// the sync the crash interrupts is not its own — a snapshot is committed
+	// by its own goroutine alongside the Appends, so a sync can be the
+	// snapshot's (seed 49 once ended at synced, flakily): then there is
+	// nothing of it in the file to keep.
+	case mode == "lose" && L != synced,
+		(mode == "keep" || mode == "torn") && L != synced && L != synced+inflight:
 		return fmt.Errorf("after the crash (%s) the journal ends at seq %d; synced %d, being synced %d", mode, L, synced, inflight)
 	case L > len(before):
 		return fmt.Errorf("after the crash the journal ends at seq %d, but only %d records were ever appended", L, len(before))
