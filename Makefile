@@ -28,23 +28,25 @@ test-browser:
 	$(GO) vet -tags browser ./web/ui/...
 	$(GO) test -tags browser -count=1 -v ./web/ui/...
 
-## bench: the measured benchmarks of docs/BENCHMARKS.md
+## bench: the measured benchmarks of docs/BENCHMARKS.md, one measurement at a time on a shared machine
+## (BENCH_LOCK; empty it to run without the lock)
+BENCH_LOCK ?= flock /tmp/boxoffice-bench.lock
 bench:
-	$(GO) test -run '^$$' -bench 'BenchmarkEngineHold|BenchmarkReplay' -benchmem ./engine
-	$(GO) test -run '^$$' -bench 'BenchmarkEventActorHolds' -benchtime 400000x -count 3 ./actors
-	$(GO) test -run '^$$' -bench 'BenchmarkStadiumRecovery' -benchtime 5x ./actors
-	$(GO) test -run '^$$' -bench 'BenchmarkStadiumHeap' -benchtime 1x -count 3 ./web
-	$(GO) test -run '^$$' -bench 'BenchmarkSeatMap' ./web
-	$(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
-	$(GO) test -run '^$$' -bench 'BenchmarkBestAvailable' ./engine
-	$(GO) test -run '^$$' -bench 'BenchmarkLiveFanout' -benchtime 1x ./web
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkEngineHold|BenchmarkReplay' -benchmem ./engine
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkEventActorHolds' -benchtime 400000x -count 3 ./actors
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkStadiumRecovery' -benchtime 5x ./actors
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkStadiumHeap' -benchtime 1x -count 3 ./web
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkSeatMap' ./web
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkAppend' ./persistence
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkBestAvailable' ./engine
+	$(BENCH_LOCK) $(GO) test -run '^$$' -bench 'BenchmarkLiveFanout' -benchtime 1x ./web
 
 ## bench-hot-event: one hot stadium event at BENCH_RATE hold decisions/s for 20 s (server and generator on
 ## this machine), with the CPU of each; BENCH_SERVE_FLAGS go to boxoffice serve
 BENCH_RATE ?= 5000
 BENCH_SERVE_FLAGS ?=
 bench-hot-event: build
-	cmd/boxoffice/loadgen/bench-hot-event.sh ./bin/boxoffice $(BENCH_RATE) $(BENCH_SERVE_FLAGS)
+	$(BENCH_LOCK) cmd/boxoffice/loadgen/bench-hot-event.sh ./bin/boxoffice $(BENCH_RATE) $(BENCH_SERVE_FLAGS)
 
 ## bench-flashsale: a fresh server on a temporary data directory (rate limits off), a fresh stadium event
 ## with a waiting room, and BENCH_BUYERS buyers arriving over BENCH_OVER until sold out; prints the report
