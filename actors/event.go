@@ -95,16 +95,28 @@ type snapshotWritten struct{}
 // SnapshotEveryRecords records after its snapshot until the next command.
 // Only when everything decided is durable: the snapshot is of durable state.
 func (a *eventActor) onSnapshotWritten() {
-	if a.ev == nil || a.storageErr != nil || a.unavailable != nil || a.inflight || len(a.batches) > 0 ||
-		a.durableSeq != a.ev.Seq() || a.ev.Seq()-a.lastSnapshotSeq < uint64(a.sys.cfg.SnapshotEveryRecords) {
+	if a.ev == nil || a.storageErr != nil || a.unavailable != nil || a.inflight || len(a.batches) > 0 || a.durableSeq != a.ev.Seq() {
 		return
+	}
+	if snap, seq := a.snapshotDue(); snap != nil {
+		a.commits <- commitJob{eventID: a.id, snapshot: snap, snapshotSeq: seq} // nothing in flight: never blocks
+		a.lastSnapshotSeq = seq
+	}
+}
+
+// snapshotDue encodes the event's snapshot as of its last seq into the
+// snapshot buffer when SnapshotEveryRecords records have passed since the
+// last one and the buffer is free (no snapshot being written); nil otherwise.
+func (a *eventActor) snapshotDue() ([]byte, uint64) {
+	seq := a.ev.Seq()
+	if seq-a.lastSnapshotSeq < uint64(a.sys.cfg.SnapshotEveryRecords) {
+		return nil, 0
 	}
 	select {
 	case buf := <-a.snapshotBuf:
-		seq := a.ev.Seq()
-		a.commits <- commitJob{eventID: a.id, snapshot: a.ev.AppendSnapshot(buf[:0]), snapshotSeq: seq} // nothing in flight: never blocks
-		a.lastSnapshotSeq = seq
+		return a.ev.AppendSnapshot(buf[:0]), seq
 	default:
+		return nil, 0
 	}
 }
 
@@ -425,12 +437,10 @@ func (a *eventActor) flush() {
 	b := a.batches[0]
 	job := commitJob{eventID: a.id, firstSeq: b.records[0].Seq, records: b.records}
 	last := b.records[len(b.records)-1].Seq
-	if len(a.batches) == 1 && last == a.ev.Seq() && last-a.lastSnapshotSeq >= uint64(a.sys.cfg.SnapshotEveryRecords) {
-		select {
-		case buf := <-a.snapshotBuf:
-			job.snapshot, job.snapshotSeq = a.ev.AppendSnapshot(buf[:0]), last
-		default: // the previous snapshot is still being written: a later batch takes it
-		}
+	if len(a.batches) == 1 && last == a.ev.Seq() {
+		// While the previous snapshot is still being written a later batch,
+		// or onSnapshotWritten, takes it.
+		job.snapshot, job.snapshotSeq = a.snapshotDue()
 	}
 	a.snapshotSeq = job.snapshotSeq
 	a.inflight = true

@@ -256,9 +256,7 @@ func (h *Hub) seats(eventID string) (body *seatsBody, current uint64, ok bool, e
 	if m == nil {
 		return nil, 0, false, nil
 	}
-	m.mu.RLock()
-	current, unavailable := m.version, m.unavailable != nil || m.plan == nil
-	m.mu.RUnlock()
+	current, unavailable := m.state()
 	if unavailable {
 		return nil, 0, true, unavailableError(eventID)
 	}
@@ -464,4 +462,12 @@ func (h *Hub) unavailableCount() int {
 		m.mu.RUnlock()
 	}
 	return n
+}
+
+// state is the map's version and whether it cannot be served (the event
+// is unavailable, or its plan is not known yet), read together.
+func (m *seatMap) state() (version uint64, unavailable bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.version, m.unavailable != nil || m.plan == nil
 }

@@ -477,9 +477,6 @@ func (h *Hub) join(eventID string) (*eventFeed, int, error) {
 	}
 	f := h.live.feeds[eventID]
 	if f == nil {
-		m.mu.RLock()
-		version, unavailable := m.version, m.unavailable != nil || m.plan == nil
-		m.mu.RUnlock()
 		f = &eventFeed{
 			id:     eventID,
 			wake:   make(chan struct{}, 1),
@@ -490,7 +487,7 @@ func (h *Hub) join(eventID string) (*eventFeed, int, error) {
 		}
 		for i := range f.groups {
 			f.groups[i] = &feedGroup{}
-			f.groups[i].latest.Store(&liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})})
+			f.groups[i].latest.Store(restingFrame(m))
 		}
 		f.interval.Store(int64(h.cfg.frameInterval))
 		h.live.feeds[eventID] = f
@@ -508,11 +505,7 @@ func (h *Hub) join(eventID string) (*eventFeed, int, error) {
 		// frame may be from before a Reset (an older map), an outage, or
 		// many versions back. The newcomer starts from the current state.
 		grp := f.groups[g]
-		prev := grp.latest.Load()
-		m.mu.RLock()
-		fresh := &liveFrame{m: m, from: m.version, version: m.version, unavailable: m.unavailable != nil || m.plan == nil, done: make(chan struct{})}
-		m.mu.RUnlock()
-		if grp.latest.CompareAndSwap(prev, fresh) {
+		if prev := grp.latest.Load(); grp.latest.CompareAndSwap(prev, restingFrame(m)) {
 			close(prev.done)
 		}
 	}
@@ -656,6 +649,14 @@ func (h *Hub) pump(f *eventFeed) {
 	}
 }
 
+// restingFrame is a group's frame of m's current state with nothing to
+// send: what a group starts from, and an empty group's when a subscriber
+// joins it.
+func restingFrame(m *seatMap) *liveFrame {
+	version, unavailable := m.state()
+	return &liveFrame{m: m, from: version, version: version, unavailable: unavailable, done: make(chan struct{})}
+}
+
 // behind reports whether some group with subscribers has not had a frame
 // of the event's current state.
 func (h *Hub) behind(f *eventFeed) bool {
@@ -678,9 +679,7 @@ func (h *Hub) groupBehind(f *eventFeed, g int) bool {
 	if m == nil {
 		return false
 	}
-	m.mu.RLock()
-	version, unavailable := m.version, m.unavailable != nil || m.plan == nil
-	m.mu.RUnlock()
+	version, unavailable := m.state()
 	fr := grp.latest.Load()
 	return fr.m != m || fr.version != version || fr.unavailable != unavailable
 }
@@ -699,9 +698,7 @@ func (h *Hub) publish(f *eventFeed, g int, now time.Time) *liveFrame {
 	if m == nil {
 		return nil // events are never removed; join found this one
 	}
-	m.mu.RLock()
-	version, unavailable := m.version, m.unavailable != nil || m.plan == nil
-	m.mu.RUnlock()
+	version, unavailable := m.state()
 	if m == prev.m && version == prev.version && unavailable == prev.unavailable {
 		return nil
 	}
