@@ -81,6 +81,10 @@ type eventLog struct {
 	loaded  bool   // lastSeq and snapSeq were read from the store
 	lastSeq uint64 // last stored seq, 0 for none
 	snapSeq uint64 // seq of the stored snapshot, 0 for none
+
+	// Append's scratch buffers for record frames and keys, reused by the
+	// event's appends (guarded by mu): Pebble copies both into the batch.
+	frameBuf, keyBuf []byte
 }
 
 // Open opens (creating if needed) the store in dir on opts.FS, with the
@@ -277,10 +281,21 @@ func (s *Store) Append(eventID string, expectedSeq uint64, recs []engine.Record)
 			ErrSequenceMismatch, eventID, expectedSeq, next)
 	}
 
-	// One scratch buffer for the frames and one for the keys: Pebble copies
-	// both into the batch, so the loop allocates nothing for small records.
-	buf := make([]byte, 0, frameBufBytes)
-	key := make([]byte, 0, len(keyRoot)+EventIDBytesMax+len(keyLogInfix)+seqBytes)
+	// One scratch buffer for the frames and one for the keys, the event's
+	// own: Pebble copies both into the batch, so an append allocates
+	// nothing for them once the event has written (a buffer grown past
+	// frameBufBytes by a big record is not kept).
+	if ev.frameBuf == nil {
+		ev.frameBuf = make([]byte, 0, frameBufBytes)
+		ev.keyBuf = make([]byte, 0, len(keyRoot)+EventIDBytesMax+len(keyLogInfix)+seqBytes)
+	}
+	buf, key := ev.frameBuf, ev.keyBuf
+	defer func() {
+		if cap(buf) > frameBufBytes {
+			buf = nil
+		}
+		ev.frameBuf, ev.keyBuf = buf, key
+	}()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for i := range recs {

@@ -54,7 +54,7 @@
 //     at most 65,536 seat changes, emptied by a Reset) gets only the deltas
 //     after N; any other N a snapshot first. Each subscriber gets at most
 //     one frame per 100 ms: an event's subscribers are split into 16 groups
-//     that take turns within a frame interval of 100–200 ms, adapted to how
+//     that take turns within a frame interval of 100–175 ms, adapted to how
 //     long the fan-out takes (D18); a frame is encoded once
 //     (websocket.PreparedMessage) for every subscriber at the same (from,
 //     version); a subscriber that fell behind

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"compress/flate"
 	"errors"
 	"net"
 	"net/http"
@@ -89,7 +90,7 @@ func defaultLiveConfig() liveConfig {
 		// changes per second still a window of 6.5 s.
 		ringChangesMax: 65_536,
 		frameInterval:  100 * time.Millisecond,
-		frameMax:       200 * time.Millisecond,
+		frameMax:       175 * time.Millisecond,
 		frameGroups:    16,
 		fanoutShare:    0.9,
 		writeTimeout:   10 * time.Second,
@@ -286,25 +287,49 @@ func (r *deltaRing) between(from, to uint64) ([][]engine.SeatChange, bool) {
 	return parts, true
 }
 
-// mergeChanges flattens consecutive batches into one change per seat (the
-// last), ordered by seat.
-func mergeChanges(parts [][]engine.SeatChange) []engine.SeatChange {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
+// changeMerger flattens consecutive batches into one change per seat (the
+// last), ordered by seat, without allocating once warm: a stamp per seat
+// marks the seats the current merge has seen. Encoding a frame's delta
+// merges a few thousand changes 80 times a second at an on-sale; a map
+// per merge was a twentieth of the server's allocations (docs/BENCHMARKS.md,
+// 2026-12-01). Not safe for concurrent use: take one from mergers.
+type changeMerger struct {
+	stamp  []uint32            // per seat: the merge that last saw it
+	status []engine.SeatStatus // per seat: its last status in that merge
+	epoch  uint32
+	seats  []int32
+	out    []engine.SeatChange
+}
+
+var mergers = sync.Pool{New: func() any { return new(changeMerger) }}
+
+// merge returns the merged changes of parts, whose seats are below seats;
+// the result is valid until the next merge.
+func (mg *changeMerger) merge(parts [][]engine.SeatChange, seats int) []engine.SeatChange {
+	if len(mg.stamp) < seats {
+		mg.stamp, mg.status, mg.epoch = make([]uint32, seats), make([]engine.SeatStatus, seats), 0
 	}
-	last := make(map[int32]engine.SeatStatus, n)
+	mg.epoch++
+	if mg.epoch == 0 { // wrapped: forget every stamp
+		clear(mg.stamp)
+		mg.epoch = 1
+	}
+	mg.seats = mg.seats[:0]
 	for _, p := range parts {
 		for _, c := range p {
-			last[c.Seat] = c.Status
+			if mg.stamp[c.Seat] != mg.epoch {
+				mg.stamp[c.Seat] = mg.epoch
+				mg.seats = append(mg.seats, c.Seat)
+			}
+			mg.status[c.Seat] = c.Status
 		}
 	}
-	out := make([]engine.SeatChange, 0, len(last))
-	for seat, st := range last {
-		out = append(out, engine.SeatChange{Seat: seat, Status: st})
+	slices.Sort(mg.seats)
+	mg.out = mg.out[:0]
+	for _, seat := range mg.seats {
+		mg.out = append(mg.out, engine.SeatChange{Seat: seat, Status: mg.status[seat]})
 	}
-	slices.SortFunc(out, func(a, b engine.SeatChange) int { return int(a.Seat) - int(b.Seat) })
-	return out
+	return mg.out
 }
 
 // retains reports whether v can still be brought up to date by deltas.
@@ -324,9 +349,13 @@ func (m *seatMap) encodeDelta(from, to uint64) *websocket.PreparedMessage {
 	if !ok {
 		return nil
 	}
-	changes := mergeChanges(parts)
-	b := m.enc.appendLiveDelta(make([]byte, 0, 96+24*len(changes)), from, to, changes)
-	return prepare(b)
+	mg := mergers.Get().(*changeMerger)
+	defer mergers.Put(mg)
+	changes := mg.merge(parts, len(m.enc.plan.Seats))
+	bufp := jsonBufPool.Get().(*[]byte)
+	defer jsonBufPool.Put(bufp)
+	*bufp = m.enc.appendLiveDelta((*bufp)[:0], from, to, changes)
+	return prepare(*bufp) // prepare copies the frame
 }
 
 // prepare wraps an encoded frame. Preparing a text message writes it to
@@ -786,6 +815,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.hub.leave(f, g, nil)
 		return
 	}
+	// gorilla prepares a PreparedMessage's plain server frame at
+	// compression level 0 and looks a connection's frame up by its level
+	// (1 by default) even though nothing is compressed: at the default each
+	// frame was built twice, 45 KiB of garbage per frame at an on-sale.
+	_ = conn.SetCompressionLevel(flate.NoCompression)
 	if n := s.hub.cfg.sendBufferBytes; n > 0 {
 		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetWriteBuffer(n)
@@ -998,7 +1032,12 @@ func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
 		return &goingAway // closeLive may have cut the write deadline short
 	default:
 	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
+	// The deadline moves in steps of a sixteenth of writeTimeout: the
+	// runtime resets a connection's deadline timer only when the deadline
+	// changes, so the frames of one step share it (a frame every 200 ms
+	// otherwise moved 5,000 timers 5 times a second).
+	step := max(s.h.cfg.writeTimeout/16, time.Millisecond)
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout).Truncate(step)); err != nil {
 		return &ending{}
 	}
 	if err := s.conn.WritePreparedMessage(msg); err != nil {

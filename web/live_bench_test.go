@@ -545,8 +545,25 @@ func TestLiveFanoutClients(t *testing.T) {
 	since := os.Getenv("BOXOFFICE_FANOUT_SINCE")
 	const verifiers = 20 // take a snapshot and decode every frame in full
 
+	// The subscribers past the verifiers are read by epoll loops
+	// (epollClients) unless BOXOFFICE_FANOUT_GORILLA_CLIENTS=1: then each
+	// has its goroutine and gorilla reader, as before 2026-12-01.
+	gorillaClients := os.Getenv("BOXOFFICE_FANOUT_GORILLA_CLIENTS") == "1"
+	loops := 2
+	if s := os.Getenv("BOXOFFICE_FANOUT_CLIENT_LOOPS"); s != "" {
+		loops, _ = strconv.Atoi(s)
+		loops = max(loops, 1)
+	}
+
+	poll := time.Millisecond
+	if s := os.Getenv("BOXOFFICE_FANOUT_CLIENT_POLL_US"); s != "" {
+		us, _ := strconv.Atoi(s)
+		poll = time.Duration(max(us, 1)) * time.Microsecond
+	}
+
 	subs := make([]*fanoutSubscriber, n)
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10}
+	rawDialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4 << 10}
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	errs := make(chan error, n)
@@ -561,7 +578,11 @@ func TestLiveFanoutClients(t *testing.T) {
 				if i < verifiers {
 					u = url
 				}
-				conn, _, err := dialer.Dial(u, nil)
+				d := dialer
+				if i >= verifiers && !gorillaClients {
+					d = rawDialer // its buffer serves the handshake only
+				}
+				conn, _, err := d.Dial(u, nil)
 				if err != nil {
 					errs <- fmt.Errorf("dial %d: %w", i, err)
 					return
@@ -579,19 +600,32 @@ func TestLiveFanoutClients(t *testing.T) {
 	// touchReadBuffer): 5,000 × 64 KiB touched for the first time by the
 	// first frames cost this process about 1.5 cores for 2 s, on the cores
 	// the server needs.
+	gorillaRead := subs
+	if !gorillaClients {
+		gorillaRead = subs[:min(verifiers, n)]
+	}
 	if os.Getenv("BOXOFFICE_FANOUT_COLD_BUFFERS") == "" {
-		for _, s := range subs {
+		for _, s := range gorillaRead {
 			if err := touchReadBuffer(s.conn); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	var readers sync.WaitGroup
 	for _, s := range subs {
 		if !s.verify {
 			s.version.Store(parseUintOr(since, 0))
 		}
+	}
+	var readers sync.WaitGroup
+	for _, s := range gorillaRead {
 		readers.Go(s.read)
+	}
+	var epoll *epollClients
+	if !gorillaClients && n > verifiers {
+		var err error
+		if epoll, err = startEpollClients(subs[verifiers:], loops, poll); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, s := range subs[:min(verifiers, n)] {
 		for s.version.Load() == 0 && !s.ended.Load() { // until the snapshot
@@ -621,10 +655,13 @@ func TestLiveFanoutClients(t *testing.T) {
 	for i, s := range subs {
 		reached[i] = !s.ended.Load() && s.version.Load() == final
 	}
-	for _, s := range subs {
+	for _, s := range gorillaRead {
 		_ = s.conn.Close()
 	}
 	readers.Wait()
+	if epoll != nil {
+		epoll.stopAndClose()
+	}
 	for i, s := range subs[:min(verifiers, n)] {
 		if reached[i] && (!s.decode() || !maps.Equal(s.seats, want)) {
 			res.Mismatched++
@@ -662,11 +699,11 @@ func TestLiveFanoutClients(t *testing.T) {
 // this VM (pti=on, Firecracker) serves at ~20 µs each. Only bytes past
 // what is buffered are written. Call it before c's reader runs.
 func touchReadBuffer(c *websocket.Conn) error {
-	br := reflect.ValueOf(c).Elem().FieldByName("br")
-	if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
-		return fmt.Errorf("websocket.Conn has no br *bufio.Reader field any more: touchReadBuffer needs updating")
+	br, err := gorillaReader(c)
+	if err != nil {
+		return err
 	}
-	r := reflect.ValueOf((*bufio.Reader)(br.UnsafePointer())).Elem()
+	r := reflect.ValueOf(br).Elem()
 	buf, w := r.FieldByName("buf"), r.FieldByName("w")
 	if !buf.IsValid() || buf.Kind() != reflect.Slice || buf.Type().Elem().Kind() != reflect.Uint8 || !w.IsValid() || w.Kind() != reflect.Int {
 		return fmt.Errorf("bufio.Reader has no buf []byte and w int fields any more: touchReadBuffer needs updating")
@@ -674,6 +711,15 @@ func touchReadBuffer(c *websocket.Conn) error {
 	b := unsafe.Slice((*byte)(buf.UnsafePointer()), buf.Len())
 	clear(b[w.Int():]) // nothing is buffered past w
 	return nil
+}
+
+// gorillaReader returns c's read buffer (gorilla's unexported br field).
+func gorillaReader(c *websocket.Conn) (*bufio.Reader, error) {
+	br := reflect.ValueOf(c).Elem().FieldByName("br")
+	if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
+		return nil, fmt.Errorf("websocket.Conn has no br *bufio.Reader field any more: the fan-out client needs updating")
+	}
+	return (*bufio.Reader)(br.UnsafePointer()), nil
 }
 
 func parseUintOr(s string, def uint64) uint64 {
@@ -698,6 +744,8 @@ type fanoutSubscriber struct {
 	samples   []fanoutSample
 	gaps      int
 	closeCode int
+
+	raw *rawFeed // the subscriber's parse state when an epoll loop reads it (epollClients)
 }
 
 var deltaHeader = []byte(`{"type":"delta","from":`)
@@ -731,33 +779,45 @@ func (s *fanoutSubscriber) read() {
 		if err != nil {
 			return
 		}
-		if !bytes.HasPrefix(data, deltaHeader) {
-			if s.verify { // a snapshot
-				var m liveMsg
-				if json.Unmarshal(data, &m) != nil || m.Type != "snapshot" {
-					s.gaps++
-					return
-				}
-				s.seats = m.Seats
-				s.version.Store(m.Version)
-				continue
+		if s.verify && !bytes.HasPrefix(data, deltaHeader) { // a snapshot
+			var m liveMsg
+			if json.Unmarshal(data, &m) != nil || m.Type != "snapshot" {
+				s.gaps++
+				return
 			}
-			s.gaps++ // only verifiers ask for a snapshot
-			return
-		}
-		from, rest := leadingUint(data[len(deltaHeader):])
-		rest, ok := bytes.CutPrefix(rest, []byte(`,"version":`))
-		to, _ := leadingUint(rest)
-		if !ok || from != s.version.Load() || to <= from {
-			s.gaps++
-			return
+			s.seats = m.Seats
+			s.version.Store(m.Version)
+			continue
 		}
 		if s.verify {
 			s.deltas = append(s.deltas, data) // io.ReadAll's own copy
 		}
-		s.samples = append(s.samples, fanoutSample{From: from, To: to, RecvNano: time.Now().UnixNano()})
-		s.version.Store(to)
+		if !s.delta(data, time.Now()) {
+			return
+		}
 	}
+}
+
+// delta checks the versions of a delta frame received at now (its first
+// 64 bytes suffice): it must start at the version the subscriber has. It
+// records the frame's receipt and moves the subscriber to the frame's
+// version; false (a gap counted) when the frame is not such a delta: only
+// verifiers ask for a snapshot.
+func (s *fanoutSubscriber) delta(data []byte, now time.Time) bool {
+	if !bytes.HasPrefix(data, deltaHeader) {
+		s.gaps++
+		return false
+	}
+	from, rest := leadingUint(data[len(deltaHeader):])
+	rest, ok := bytes.CutPrefix(rest, []byte(`,"version":`))
+	to, _ := leadingUint(rest)
+	if !ok || from != s.version.Load() || to <= from {
+		s.gaps++
+		return false
+	}
+	s.samples = append(s.samples, fanoutSample{From: from, To: to, RecvNano: now.UnixNano()})
+	s.version.Store(to)
+	return true
 }
 
 // decode applies a verifier's delta frames to its snapshot, in order;

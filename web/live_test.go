@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -819,10 +821,20 @@ func TestLiveRing(t *testing.T) {
 	if !ok || len(parts) != 3 {
 		t.Fatalf("between(7, 13) = %v %v", parts, ok)
 	}
-	merged := mergeChanges(parts)
+	var mg changeMerger
+	merged := mg.merge(parts, 10)
 	want := ch(2, 3, 4, 9)
 	if fmt.Sprint(merged) != fmt.Sprint(want) {
 		t.Fatalf("merged %v, want %v", merged, want)
+	}
+	// The merger's stamps forget the previous merge, also when they wrap.
+	for _, epoch := range []uint32{mg.epoch, math.MaxUint32} {
+		mg.epoch = epoch
+		parts := [][]engine.SeatChange{{{Seat: 7, Status: engine.SeatReserved}}, {{Seat: 7, Status: engine.SeatAvailable}, {Seat: 1, Status: engine.SeatBooked}}}
+		want := []engine.SeatChange{{Seat: 1, Status: engine.SeatBooked}, {Seat: 7, Status: engine.SeatAvailable}} // the last status of each, by seat
+		if got := mg.merge(parts, 10); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("merge after epoch %d: %v, want %v", epoch, got, want)
+		}
 	}
 	for _, bad := range [][2]uint64{{5, 13}, {9, 13}, {8, 9}, {13, 13}, {8, 14}} {
 		if _, ok := r.between(bad[0], bad[1]); ok {
@@ -1025,5 +1037,43 @@ func TestTouchReadBufferKeepsBufferedFrames(t *testing.T) {
 	}
 	if err := touchReadBuffer(c); err != nil { // an empty buffer
 		t.Fatal(err)
+	}
+}
+
+// TestLiveFrameBuiltOnce: a frame's delta is framed once for all its
+// subscribers. gorilla's NewPreparedMessage frames it eagerly at compression
+// level 0 and WritePreparedMessage looks it up by the connection's level, 1
+// unless the connection sets 0, which live does: otherwise every frame was
+// built a second time, on its first write.
+func TestLiveFrameBuiltOnce(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	plan := hubEvent(t, e, "once", 1)
+	c := e.mustDialLive("once", "since=1")
+	e.srv.hub.Apply("once", 2, []engine.SeatChange{{Seat: 3, Status: engine.SeatReserved}})
+	c.seats, c.version = map[string]string{}, 1
+	for _, s := range plan.Seats {
+		c.seats[s.ID] = "available"
+	}
+	if m, err := c.step(); err != nil || m.Type != "delta" || m.Version != 2 {
+		t.Fatalf("%s %d %v, want the delta 1→2", m.Type, m.Version, err)
+	}
+	e.srv.hub.mu.RLock()
+	f := e.srv.hub.live.feeds["once"]
+	e.srv.hub.mu.RUnlock()
+	var sent *websocket.PreparedMessage
+	for _, g := range f.groups {
+		if fr := g.latest.Load(); fr.version == 2 && fr.msg != nil {
+			sent = fr.msg
+		}
+	}
+	if sent == nil {
+		t.Fatal("no group's frame carries the delta 1→2")
+	}
+	frames := reflect.ValueOf(sent).Elem().FieldByName("frames")
+	if !frames.IsValid() || frames.Kind() != reflect.Map {
+		t.Fatal("websocket.PreparedMessage has no frames map any more: this test needs updating")
+	}
+	if n := frames.Len(); n != 1 {
+		t.Fatalf("the delta was framed %d times, want 1", n)
 	}
 }
