@@ -72,7 +72,11 @@ import (
 // figures cover the measured seconds. The client process faults in its
 // connections' read buffers before the load (touchReadBuffer); BOXOFFICE_FANOUT_COLD_BUFFERS=1 leaves them cold,
 // as before 2026-11-30, when their page faults in the first ~2 s of load
-// starved the server (docs/BENCHMARKS.md).
+// starved the server (docs/BENCHMARKS.md). The subscribers that only read
+// frame headers are read by BOXOFFICE_FANOUT_CLIENT_LOOPS (default 2) epoll
+// loops (epollClients), which sleep BOXOFFICE_FANOUT_CLIENT_POLL_US
+// (default 1,000) when nothing is ready; BOXOFFICE_FANOUT_GORILLA_CLIENTS=1
+// gives each a goroutine and gorilla reader instead, as before 2026-12-01.
 func BenchmarkLiveFanout(b *testing.B) {
 	subscribers := envInt(b, "BOXOFFICE_FANOUT_SUBSCRIBERS", 5000)
 	seconds := envInt(b, "BOXOFFICE_FANOUT_SECONDS", 10)
