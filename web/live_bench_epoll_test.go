@@ -35,7 +35,7 @@ import (
 type epollClients struct {
 	epfds []int
 	byFD  []*fanoutSubscriber // read-only once the loops run
-	poll  time.Duration // how long a loop sleeps when no connection is ready
+	poll  time.Duration       // how long a loop sleeps when no connection is ready
 	stop  atomic.Bool
 	wg    sync.WaitGroup
 }
