@@ -1032,12 +1032,7 @@ func (s *subscriber) send(msg *websocket.PreparedMessage) *ending {
 		return &goingAway // closeLive may have cut the write deadline short
 	default:
 	}
-	// The deadline moves in steps of a sixteenth of writeTimeout: the
-	// runtime resets a connection's deadline timer only when the deadline
-	// changes, so the frames of one step share it (a frame every 200 ms
-	// otherwise moved 5,000 timers 5 times a second).
-	step := max(s.h.cfg.writeTimeout/16, time.Millisecond)
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout).Truncate(step)); err != nil {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.cfg.writeTimeout)); err != nil {
 		return &ending{}
 	}
 	if err := s.conn.WritePreparedMessage(msg); err != nil {
