@@ -579,7 +579,10 @@ func (h *Hub) liveSubscribers() int {
 
 // closeLive ends every subscriber and pump and waits for them; later joins
 // fail. A write in progress gets closeWait to finish (a stalled client
-// would otherwise hold the shutdown for writeTimeout).
+// would otherwise hold the shutdown for writeTimeout). A writer that passed
+// its closing check just before sets its own deadline again as it writes
+// (gorilla sets it on every write), so whatever is still running after
+// closeLimit has its connection closed under it.
 func (h *Hub) closeLive() {
 	h.mu.Lock()
 	if !h.live.closed {
@@ -593,8 +596,32 @@ func (h *Hub) closeLive() {
 		}
 	}
 	h.mu.Unlock()
-	h.live.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		h.live.wg.Wait()
+		close(done)
+	}()
+	limit := time.NewTimer(h.closeLimit())
+	defer limit.Stop()
+	select {
+	case <-done:
+		return
+	case <-limit.C:
+	}
+	h.mu.Lock()
+	for _, f := range h.live.feeds {
+		for sub := range f.subs {
+			_ = sub.conn.NetConn().Close()
+		}
+	}
+	h.mu.Unlock()
+	<-done
 }
+
+// closeLimit is how long closeLive lets subscribers end on their own: a
+// close frame written within closeWait, then closeWait for the client's
+// answer, and a closeWait to spare.
+func (h *Hub) closeLimit() time.Duration { return 3 * h.cfg.closeWait }
 
 // pump publishes the event's frames, to one group of subscribers at a time:
 // while the map is ahead of some group's last frame, the groups take turns,
@@ -763,8 +790,10 @@ func (h *Hub) publish(f *eventFeed, g int, now time.Time) *liveFrame {
 
 // Close ends the live feed: every WebSocket subscriber is sent close code
 // 1001 (going away) and its connection closed, and Close waits until the
-// feed's goroutines have ended (about a second at most: a write in progress
-// gets closeWait); later live requests answer 503 not_ready.
+// feed's goroutines have ended (3 s at most: a write in progress gets a
+// second, the client a second to answer the close frame, and what still
+// runs then has its connection closed); later live requests answer 503
+// not_ready.
 // http.Server.Shutdown does not see hijacked connections, so call Close
 // after it. Safe to call more than once; the rest of the server keeps
 // working.

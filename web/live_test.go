@@ -1077,3 +1077,52 @@ func TestLiveFrameBuiltOnce(t *testing.T) {
 		t.Fatalf("the delta was framed %d times, want 1", n)
 	}
 }
+
+// TestLiveCloseCutsARestoredDeadline: Server.Close shortens every
+// connection's write deadline to closeWait, but a writer that passed its
+// closing check just before sets its own again (gorilla sets the deadline
+// on every write), which held a shutdown for writeTimeout. Emulated here:
+// once Close has shortened the deadlines (it holds the hub's lock while it
+// does), the test puts a stalled subscriber's deadline back to a minute.
+// Close must still end within its limit.
+func TestLiveCloseCutsARestoredDeadline(t *testing.T) {
+	e := newLiveEnv(t, func(c *liveConfig) {
+		c.writeTimeout = time.Minute
+		c.closeWait = 200 * time.Millisecond
+		c.sendBufferBytes = 4096
+	})
+	e.createEvent("stuck", nil) // its 1,244-seat snapshot does not fit the buffers
+	if _, _, err := e.dialLive(slowDialer(), "stuck", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSubscribers(1)
+	time.Sleep(100 * time.Millisecond) // the writer is blocked in the snapshot's write
+	closed := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		e.srv.Close()
+		closed <- time.Since(start)
+	}()
+	<-e.srv.hub.live.closing
+	e.srv.hub.mu.Lock() // after Close has shortened the deadlines
+	restored := 0
+	for _, f := range e.srv.hub.live.feeds {
+		for sub := range f.subs {
+			if sub.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Minute)) == nil {
+				restored++
+			}
+		}
+	}
+	e.srv.hub.mu.Unlock()
+	if restored != 1 {
+		t.Fatalf("restored the deadline of %d subscribers, want 1", restored)
+	}
+	select {
+	case took := <-closed:
+		if limit := e.srv.hub.closeLimit() + time.Second; took > limit {
+			t.Fatalf("Close took %v, want at most %v", took, limit)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still waits after 30 s: the stalled write holds it")
+	}
+}
