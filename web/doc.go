@@ -57,7 +57,9 @@
 //     that take turns within a frame interval of 100–175 ms, adapted to how
 //     long the fan-out takes (D18); a frame is encoded once
 //     (websocket.PreparedMessage) for every subscriber at the same (from,
-//     version); a subscriber that fell behind
+//     version), and compressed once for those that negotiated
+//     permessage-deflate (browsers do; no context takeover); a subscriber
+//     that fell behind
 //     gets all changes since its version in one delta. Hub.Apply never
 //     waits for a subscriber: it signals the event's pump goroutine, and
 //     each connection's writer goroutine pulls what it needs. Close codes:

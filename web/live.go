@@ -831,9 +831,10 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := websocket.Upgrader{
-		ReadBufferSize:  liveReadBufferBytes,
-		WriteBufferPool: &s.hub.live.writeBufs,
-		CheckOrigin:     sameOrigin,
+		ReadBufferSize:    liveReadBufferBytes,
+		WriteBufferPool:   &s.hub.live.writeBufs,
+		EnableCompression: true,
+		CheckOrigin:       sameOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			s.writeError(w, r, upgradeError(status, reason))
 		},
@@ -844,11 +845,16 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.hub.leave(f, g, nil)
 		return
 	}
-	// gorilla prepares a PreparedMessage's plain server frame at
+	// A client that offers permessage-deflate (every browser) gets each
+	// frame compressed, once per frame for all of them, at flate.BestSpeed
+	// (gorilla's default level): the stadium's deltas shrink about 5×, its
+	// snapshot about 7×. Others get the plain frame: gorilla prepares it at
 	// compression level 0 and looks a connection's frame up by its level
-	// (1 by default) even though nothing is compressed: at the default each
-	// frame was built twice, 45 KiB of garbage per frame at an on-sale.
-	_ = conn.SetCompressionLevel(flate.NoCompression)
+	// even when nothing is compressed, so at the default level each frame
+	// was built twice (45 KiB of garbage per frame at an on-sale).
+	if !offersDeflate(r.Header) {
+		_ = conn.SetCompressionLevel(flate.NoCompression)
+	}
 	if n := s.hub.cfg.sendBufferBytes; n > 0 {
 		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetWriteBuffer(n)
@@ -883,6 +889,21 @@ func parseLiveSince(rawQuery string) (version uint64, ok bool, err error) {
 		}
 	}
 	return 0, false, errorf(engine.CodeInvalidRequest, "since must be a version (a decimal number), got %q", v)
+}
+
+// offersDeflate reports whether the handshake offers the permessage-deflate
+// extension (RFC 7692), which the Upgrader then accepts: an extension token
+// of the Sec-WebSocket-Extensions header, before its parameters.
+func offersDeflate(h http.Header) bool {
+	for _, v := range h.Values("Sec-WebSocket-Extensions") {
+		for ext := range strings.SplitSeq(v, ",") {
+			token, _, _ := strings.Cut(ext, ";")
+			if strings.EqualFold(strings.TrimSpace(token), "permessage-deflate") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sameOrigin accepts clients that send no Origin (not browsers) and pages of

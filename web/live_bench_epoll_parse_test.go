@@ -4,6 +4,8 @@ package web
 
 import (
 	"bytes"
+	"compress/flate"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -90,5 +92,68 @@ func TestEpollClientParsesFrames(t *testing.T) {
 	s.consume(one.Bytes(), time.Now())
 	if !s.ended.Load() || s.gaps != 1 || len(s.samples) != 0 {
 		t.Fatalf("a delta from 10 at version 11: ended %v gaps %d samples %d, want ended, 1 gap, none", s.ended.Load(), s.gaps, len(s.samples))
+	}
+}
+
+// TestEpollClientInflatesHeads: permessage-deflate frames (RSV1 on a
+// message's first frame, the compressor's empty stored block stripped) are
+// followed too: a large delta through the first 512 bytes of its payload
+// only, a small one whole across two fragments. RSV1 on a continuation
+// frame is a protocol error.
+func TestEpollClientInflatesHeads(t *testing.T) {
+	compress := func(p []byte) []byte {
+		var z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestSpeed)
+		_, _ = w.Write(p)
+		_ = w.Flush()
+		return bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})
+	}
+	var big bytes.Buffer
+	big.WriteString(`{"type":"delta","from":10,"version":12,"changes":{`)
+	for i := range 3000 {
+		if i > 0 {
+			big.WriteByte(',')
+		}
+		fmt.Fprintf(&big, `"%d-%d-%d":"reserved"`, 100+i%40, i%30, i%50)
+	}
+	big.WriteString("}}")
+	bigZ := compress(big.Bytes())
+	if len(bigZ) <= 512 {
+		t.Fatalf("the large delta compresses to %d bytes: not past the kept head", len(bigZ))
+	}
+	smallZ := compress([]byte(`{"type":"delta","from":12,"version":13,"changes":{"A-1-1":"booked"}}`))
+	var stream bytes.Buffer
+	put := func(op ws.OpCode, fin, rsv1 bool, p []byte) {
+		f := ws.NewFrame(op, fin, p)
+		f.Header.Rsv = ws.Rsv(rsv1, false, false)
+		if err := ws.WriteFrame(&stream, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(ws.OpText, true, true, bigZ)
+	put(ws.OpText, false, true, smallZ[:5])
+	put(ws.OpContinuation, true, false, smallZ[5:])
+	for _, cut := range []int{1, 13, 4096, stream.Len()} {
+		s := &fanoutSubscriber{raw: &rawFeed{fd: -1, inflate: new(headInflater)}}
+		s.version.Store(10)
+		for p := stream.Bytes(); len(p) > 0; {
+			n := min(cut, len(p))
+			s.consume(bytes.Clone(p[:n]), time.Now())
+			p = p[n:]
+		}
+		if s.ended.Load() || s.gaps != 0 || s.version.Load() != 13 || len(s.samples) != 2 {
+			t.Fatalf("cut %d: ended %v gaps %d version %d samples %d, want 0 gaps, version 13, 2 samples",
+				cut, s.ended.Load(), s.gaps, s.version.Load(), len(s.samples))
+		}
+	}
+	var bad bytes.Buffer
+	stream = bad
+	put(ws.OpText, false, true, smallZ[:5])
+	put(ws.OpContinuation, true, true, smallZ[5:])
+	s := &fanoutSubscriber{raw: &rawFeed{fd: -1, inflate: new(headInflater)}}
+	s.version.Store(12)
+	s.consume(stream.Bytes(), time.Now())
+	if !s.ended.Load() || len(s.samples) != 0 {
+		t.Fatalf("RSV1 on a continuation frame: ended %v, samples %d; want ended, none", s.ended.Load(), len(s.samples))
 	}
 }

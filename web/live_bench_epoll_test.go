@@ -4,6 +4,7 @@ package web
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,11 @@ type epollClients struct {
 	epfds []int
 	byFD  []*fanoutSubscriber // read-only once the loops run
 	poll  time.Duration       // how long a loop sleeps when no connection is ready
-	stop  atomic.Bool
-	wg    sync.WaitGroup
+	// inflaters[i] serves the connections of loop i (i%loops), which the
+	// loop alone uses once it runs.
+	inflaters []*headInflater
+	stop      atomic.Bool
+	wg        sync.WaitGroup
 }
 
 // rawFeed is the parse state of one detached subscriber's connection. It
@@ -52,11 +56,13 @@ type rawFeed struct {
 	op   ws.OpCode
 	fin  bool
 
-	msgOp  ws.OpCode // the data message being read (continuation frames keep it)
-	head   [64]byte  // the first bytes of the data message
-	headN  int
-	ctlBuf [125]byte
-	ctlN   int
+	msgOp    ws.OpCode // the data message being read (continuation frames keep it)
+	deflated bool      // it is compressed (RSV1 on its first frame: permessage-deflate)
+	head     [512]byte // the first bytes of its payload: enough to inflate the versions from
+	headN    int
+	inflate  *headInflater // the loop's
+	ctlBuf   [125]byte
+	ctlN     int
 }
 
 // detach takes c's socket from gorilla and Go's netpoller: it duplicates
@@ -101,13 +107,16 @@ func detach(c *websocket.Conn) (fd int, buffered []byte, err error) {
 // goroutines. Call stopAndClose when done.
 func startEpollClients(subs []*fanoutSubscriber, loops int, poll time.Duration) (*epollClients, error) {
 	ec := &epollClients{poll: poll}
+	for range loops {
+		ec.inflaters = append(ec.inflaters, new(headInflater))
+	}
 	maxFD := 0
-	for _, s := range subs {
+	for i, s := range subs {
 		fd, buffered, err := detach(s.conn)
 		if err != nil {
 			return nil, err
 		}
-		s.raw = &rawFeed{fd: fd}
+		s.raw = &rawFeed{fd: fd, inflate: ec.inflaters[i%loops]}
 		s.consume(buffered, time.Now())
 		maxFD = max(maxFD, fd)
 	}
@@ -201,7 +210,8 @@ func (s *fanoutSubscriber) consume(p []byte, now time.Time) {
 				f.pending = bytes.Clone(p)
 				return
 			}
-			if err != nil || h.Masked || h.Rsv != 0 {
+			first := !h.OpCode.IsControl() && h.OpCode != ws.OpContinuation
+			if err != nil || h.Masked || (h.Rsv != 0 && (!first || h.Rsv != ws.Rsv(true, false, false))) {
 				s.ended.Store(true) // a protocol error: gorilla's reader would fail too
 				return
 			}
@@ -210,8 +220,8 @@ func (s *fanoutSubscriber) consume(p []byte, now time.Time) {
 			f.ctl = h.OpCode.IsControl()
 			if f.ctl {
 				f.ctlN = 0
-			} else if h.OpCode != ws.OpContinuation {
-				f.msgOp, f.headN = h.OpCode, 0
+			} else if first {
+				f.msgOp, f.headN, f.deflated = h.OpCode, 0, h.Rsv1()
 			}
 			if f.left == 0 {
 				s.frameDone(now)
@@ -246,10 +256,41 @@ func (s *fanoutSubscriber) frameDone(now time.Time) {
 		s.ended.Store(true)
 	case f.ctl: // a pong: nothing to do
 	case f.fin:
-		if !s.delta(f.head[:f.headN], now) {
+		head := f.head[:f.headN]
+		if f.deflated {
+			head = f.inflate.head(head)
+		}
+		if !s.delta(head, now) {
 			s.ended.Store(true)
 		}
 	}
+}
+
+// headInflater inflates the first bytes of permessage-deflate messages
+// (RFC 7692, no context takeover: each message on its own), reusing one
+// decompressor. Given a prefix of a message's compressed payload, Go's
+// inflater returns what it decoded before the input ran out (~4.5 µs for
+// a 64-byte header here) instead of decoding the whole message.
+type headInflater struct {
+	src bytes.Reader
+	r   io.ReadCloser
+	out [64]byte
+	buf []byte
+}
+
+// head returns up to 64 bytes inflated from the start of compressed; the
+// empty stored block the sender stripped (RFC 7692 7.2.2) is put back, so a
+// message given whole inflates to its end.
+func (in *headInflater) head(compressed []byte) []byte {
+	in.buf = append(append(in.buf[:0], compressed...), 0x00, 0x00, 0xff, 0xff)
+	in.src.Reset(in.buf)
+	if in.r == nil {
+		in.r = flate.NewReader(&in.src)
+	} else if err := in.r.(flate.Resetter).Reset(&in.src, nil); err != nil {
+		return nil
+	}
+	n, _ := io.ReadFull(in.r, in.out[:])
+	return in.out[:n]
 }
 
 // writeFrame sends a (masked) client frame; small, so one write does it.

@@ -77,6 +77,8 @@ import (
 // loops (epollClients), which sleep BOXOFFICE_FANOUT_CLIENT_POLL_US
 // (default 1,000) when nothing is ready; BOXOFFICE_FANOUT_GORILLA_CLIENTS=1
 // gives each a goroutine and gorilla reader instead, as before 2026-12-01.
+// The verifiers offer permessage-deflate as browsers do; the epoll-read
+// subscribers too with BOXOFFICE_FANOUT_DEFLATE=1.
 func BenchmarkLiveFanout(b *testing.B) {
 	subscribers := envInt(b, "BOXOFFICE_FANOUT_SUBSCRIBERS", 5000)
 	seconds := envInt(b, "BOXOFFICE_FANOUT_SECONDS", 10)
@@ -566,8 +568,18 @@ func TestLiveFanoutClients(t *testing.T) {
 	}
 
 	subs := make([]*fanoutSubscriber, n)
+	// The verifiers offer permessage-deflate, as browsers do, so that the
+	// compressed feed is checked against GET seats too. The header-only
+	// subscribers read it plain unless BOXOFFICE_FANOUT_DEFLATE=1 (epoll
+	// clients only; they inflate a frame's first bytes): inflating costs
+	// the clients' machines, here the server's cores, more than the
+	// smaller writes save the server (docs/BENCHMARKS.md, 2026-12-01).
+	// gorilla-read header-only subscribers never offer it: gorilla's
+	// inflater decodes up to 32 KiB of a frame to give its first 64 bytes.
+	deflate := os.Getenv("BOXOFFICE_FANOUT_DEFLATE") == "1"
+	verifierDialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10, EnableCompression: true}
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 64 << 10}
-	rawDialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4 << 10}
+	rawDialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4 << 10, EnableCompression: deflate}
 	var wg sync.WaitGroup
 	next := atomic.Int64{}
 	errs := make(chan error, n)
@@ -583,7 +595,10 @@ func TestLiveFanoutClients(t *testing.T) {
 					u = url
 				}
 				d := dialer
-				if i >= verifiers && !gorillaClients {
+				switch {
+				case i < verifiers:
+					d = verifierDialer
+				case !gorillaClients:
 					d = rawDialer // its buffer serves the handshake only
 				}
 				conn, _, err := d.Dial(u, nil)

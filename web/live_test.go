@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1125,4 +1126,67 @@ func TestLiveCloseCutsARestoredDeadline(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Close still waits after 30 s: the stalled write holds it")
 	}
+}
+
+// TestLiveDeflate: a client that offers permessage-deflate (as browsers
+// do) gets the feed compressed — the concert hall's snapshot and deltas in
+// less than half the bytes a plain client reads — and follows it exactly
+// (deltas applied in order equal GET seats); one that does not offer it
+// gets the feed plain.
+func TestLiveDeflate(t *testing.T) {
+	e := newLiveEnv(t, func(c *liveConfig) { c.frameGroups = 1 }) // all three share each frame
+	e.createEvent("deflate", nil)
+	var clients []*liveClient
+	var read []*atomic.Int64
+	for i, deflate := range []bool{true, true, false} {
+		n := new(atomic.Int64)
+		nd := &net.Dialer{}
+		d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: deflate,
+			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := nd.DialContext(ctx, network, addr)
+				return &countingConn{Conn: c, read: n}, err
+			}}
+		c, res, err := e.dialLive(d, "deflate", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ext := res.Header.Get("Sec-WebSocket-Extensions"); strings.Contains(ext, "permessage-deflate") != deflate {
+			t.Fatalf("client %d (offers deflate: %v): the server answered extensions %q", i, deflate, ext)
+		}
+		c.start()
+		clients = append(clients, c)
+		read = append(read, n)
+	}
+	for _, row := range []string{"A", "B", "C", "D"} {
+		tok, _ := e.session()
+		var seats []string
+		for n := 1; n <= 4; n++ {
+			seats = append(seats, fmt.Sprintf("stalls-%s-%d", row, n))
+		}
+		if res := e.hold(tok, "deflate", seats...); res.status != http.StatusCreated {
+			t.Fatalf("hold row %s: %d %s", row, res.status, res.body)
+		}
+	}
+	for _, c := range clients {
+		c.mustMatch(e, "deflate")
+	}
+	plain := read[2].Load()
+	for i, n := range read[:2] {
+		if got := n.Load(); got*2 > plain {
+			t.Fatalf("compressing client %d read %d bytes, the plain one %d: want less than half", i, got, plain)
+		}
+	}
+	t.Logf("bytes read: compressing %d, %d; plain %d", read[0].Load(), read[1].Load(), plain)
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }
