@@ -566,18 +566,28 @@ func (e *env) waitSubscribers(n int) {
 	}
 }
 
-// TestLiveWriteDeadline: a client that never reads is dropped when a write
-// misses its deadline; the server's side of it ends.
-func TestLiveWriteDeadline(t *testing.T) {
+// stalledLiveEnv is a live env (tuned by tune) with one subscriber of a
+// new event eventID that never reads: with 4 KiB socket buffers its writer
+// blocks in the 1,244-seat snapshot (plain: the dialer does not offer
+// permessage-deflate).
+func stalledLiveEnv(t *testing.T, eventID string, tune func(*liveConfig)) *env {
+	t.Helper()
 	e := newLiveEnv(t, func(c *liveConfig) {
-		c.writeTimeout = 300 * time.Millisecond
 		c.sendBufferBytes = 4096
+		tune(c)
 	})
-	e.createEvent("stall", nil) // its 1,244-seat snapshot does not fit the buffers
-	if _, _, err := e.dialLive(slowDialer(), "stall", "", nil); err != nil {
+	e.createEvent(eventID, nil)
+	if _, _, err := e.dialLive(slowDialer(), eventID, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	e.waitSubscribers(1)
+	return e
+}
+
+// TestLiveWriteDeadline: a client that never reads is dropped when a write
+// misses its deadline; the server's side of it ends.
+func TestLiveWriteDeadline(t *testing.T) {
+	e := stalledLiveEnv(t, "stall", func(c *liveConfig) { c.writeTimeout = 300 * time.Millisecond })
 	e.waitSubscribers(0)
 	if n := e.srv.hub.live.writeTimeouts.Load(); n != 1 {
 		t.Fatalf("write timeouts = %d, want 1", n)
@@ -1087,16 +1097,10 @@ func TestLiveFrameBuiltOnce(t *testing.T) {
 // does), the test puts a stalled subscriber's deadline back to a minute.
 // Close must still end within its limit.
 func TestLiveCloseCutsARestoredDeadline(t *testing.T) {
-	e := newLiveEnv(t, func(c *liveConfig) {
+	e := stalledLiveEnv(t, "stuck", func(c *liveConfig) {
 		c.writeTimeout = time.Minute
 		c.closeWait = 200 * time.Millisecond
-		c.sendBufferBytes = 4096
 	})
-	e.createEvent("stuck", nil) // its 1,244-seat snapshot does not fit the buffers
-	if _, _, err := e.dialLive(slowDialer(), "stuck", "", nil); err != nil {
-		t.Fatal(err)
-	}
-	e.waitSubscribers(1)
 	time.Sleep(100 * time.Millisecond) // the writer is blocked in the snapshot's write
 	closed := make(chan time.Duration, 1)
 	start := time.Now()
