@@ -830,10 +830,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	deflate := deflateAcceptable(r.Header)
 	up := websocket.Upgrader{
 		ReadBufferSize:    liveReadBufferBytes,
 		WriteBufferPool:   &s.hub.live.writeBufs,
-		EnableCompression: true,
+		EnableCompression: deflate,
 		CheckOrigin:       sameOrigin,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			s.writeError(w, r, upgradeError(status, reason))
@@ -852,7 +853,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// compression level 0 and looks a connection's frame up by its level
 	// even when nothing is compressed, so at the default level each frame
 	// was built twice (45 KiB of garbage per frame at an on-sale).
-	if !offersDeflate(r.Header) {
+	if !deflate {
 		_ = conn.SetCompressionLevel(flate.NoCompression)
 	}
 	if n := s.hub.cfg.sendBufferBytes; n > 0 {
@@ -891,16 +892,37 @@ func parseLiveSince(rawQuery string) (version uint64, ok bool, err error) {
 	return 0, false, errorf(engine.CodeInvalidRequest, "since must be a version (a decimal number), got %q", v)
 }
 
-// offersDeflate reports whether the handshake offers the permessage-deflate
-// extension (RFC 7692), which the Upgrader then accepts: an extension token
-// of the Sec-WebSocket-Extensions header, before its parameters.
-func offersDeflate(h http.Header) bool {
+// deflateAcceptable reports whether the handshake makes a permessage-deflate
+// offer (RFC 7692) that gorilla's compression can honour; only then is the
+// extension negotiated. gorilla always answers with no context takeover and
+// compresses with flate's 32 KiB window, and ignores an offer's parameters,
+// so an offer is acceptable only when it names no parameter but the context
+// takeover ones, client_max_window_bits (a client's own window) and
+// server_max_window_bits=15: a client that asks for a smaller server window
+// (RFC 7692 7.1.2.1) or an unknown parameter gets the feed plain. The
+// extension token is matched exactly, as gorilla does.
+func deflateAcceptable(h http.Header) bool {
 	for _, v := range h.Values("Sec-WebSocket-Extensions") {
-		for ext := range strings.SplitSeq(v, ",") {
-			token, _, _ := strings.Cut(ext, ";")
-			if strings.EqualFold(strings.TrimSpace(token), "permessage-deflate") {
-				return true
+	offers:
+		for offer := range strings.SplitSeq(v, ",") {
+			params := strings.Split(offer, ";")
+			if strings.TrimSpace(params[0]) != "permessage-deflate" {
+				continue
 			}
+			for _, p := range params[1:] {
+				name, value, _ := strings.Cut(p, "=")
+				value = strings.Trim(strings.TrimSpace(value), `"`)
+				switch strings.TrimSpace(name) {
+				case "server_no_context_takeover", "client_no_context_takeover", "client_max_window_bits":
+				case "server_max_window_bits":
+					if value != "15" {
+						continue offers
+					}
+				default:
+					continue offers
+				}
+			}
+			return true
 		}
 	}
 	return false

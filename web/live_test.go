@@ -1,11 +1,13 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -1193,4 +1195,74 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.read.Add(int64(n))
 	return n, err
+}
+
+// TestLiveDeflateOffers: permessage-deflate is negotiated only for an offer
+// the server can honour (RFC 7692 7.1.2.1: a server that accepts
+// server_max_window_bits=N must compress within that window, and gorilla
+// always uses 32 KiB, i.e. 15 bits; an offer with an unknown parameter is
+// declined); an offer it cannot honour gets the feed plain.
+func TestLiveDeflateOffers(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	e.createEvent("offers", nil)
+	host := strings.TrimPrefix(e.http.URL, "http://")
+	for _, tc := range []struct {
+		offer string
+		want  bool
+	}{
+		{"permessage-deflate; client_max_window_bits", true}, // Chromium's
+		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", true},
+		{"permessage-deflate; server_max_window_bits=15", true},
+		{`permessage-deflate; server_max_window_bits="15"`, true},
+		{"permessage-deflate; server_max_window_bits=9", false},
+		{"permessage-deflate; client_max_window_bits; server_max_window_bits=10", false},
+		{"permessage-deflate; server_max_window_bits=9, permessage-deflate", true}, // the second offer
+		{"permessage-deflate; future_parameter=1", false},
+		{"x-webkit-deflate-frame", false},
+		{"", false},
+	} {
+		conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		req := "GET /v1/events/offers/live HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+		if tc.offer != "" {
+			req += "Sec-WebSocket-Extensions: " + tc.offer + "\r\n"
+		}
+		if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("offer %q: %v %v", tc.offer, res, err)
+		}
+		ext := res.Header.Get("Sec-WebSocket-Extensions")
+		var head [2]byte // the snapshot frame's first bytes: RSV1 marks it compressed
+		if _, err := io.ReadFull(br, head[:]); err != nil {
+			t.Fatalf("offer %q: read the snapshot: %v", tc.offer, err)
+		}
+		_ = conn.Close()
+		got, compressed := strings.Contains(ext, "permessage-deflate"), head[0]&0x40 != 0
+		if got != tc.want || compressed != tc.want {
+			t.Errorf("offer %q: answered %q, snapshot compressed %v; want negotiated and compressed %v", tc.offer, ext, compressed, tc.want)
+		}
+	}
+}
+
+// FuzzDeflateAcceptable: any Sec-WebSocket-Extensions value is read without
+// a panic, and only an offer naming permessage-deflate is accepted.
+func FuzzDeflateAcceptable(f *testing.F) {
+	for _, s := range []string{"permessage-deflate; client_max_window_bits", "permessage-deflate; server_max_window_bits=9, permessage-deflate",
+		`permessage-deflate; server_max_window_bits="15"`, ";;,=,", "x, permessage-deflate;=;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		h := http.Header{"Sec-Websocket-Extensions": {v}}
+		if deflateAcceptable(h) && !strings.Contains(v, "permessage-deflate") {
+			t.Fatalf("accepted %q", v)
+		}
+	})
 }
